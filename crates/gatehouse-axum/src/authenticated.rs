@@ -1,0 +1,119 @@
+//! The verified-principal extractor (`get_current_user`'s first half).
+
+use std::ops::Deref;
+
+use axum::{
+    extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
+    http::request::Parts,
+};
+use gatehouse_core::Principal;
+
+use crate::{
+    credential::{cookie_value, parse_bearer},
+    AuthError, AuthRejection, AuthState, Credential,
+};
+
+/// A verified caller. Extracting it verifies the credential once per request: later
+/// extractors in the same request (and [`crate::Scoped`]) reuse the cached result.
+///
+/// Credentials are looked for in order: `Authorization: Bearer`, then the API-key header,
+/// then the session cookie (each only if configured on [`AuthState`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated(pub Principal);
+
+impl Deref for Authenticated {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+/// Which credential a request carries, without verifying it.
+fn find_credential<'a>(
+    parts: &'a Parts,
+    state: &AuthState,
+) -> Result<Option<Credential<'a>>, AuthRejection> {
+    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        return parse_bearer(v.as_bytes()).map(|t| Some(Credential::Bearer(t)));
+    }
+    if let Some(h) = state.api_key_header {
+        if let Some(v) = parts.headers.get(h) {
+            let key = v.to_str().map_err(|_| AuthRejection::InvalidToken {
+                reason: "malformed_api_key",
+            })?;
+            return Ok(Some(Credential::ApiKey(key)));
+        }
+    }
+    if let Some(name) = state.session_cookie {
+        if let Some(v) = cookie_value(parts, name) {
+            return Ok(Some(Credential::SessionCookie(v)));
+        }
+    }
+    Ok(None)
+}
+
+/// Authenticates the request (or returns the cached principal).
+///
+/// # Errors
+/// The [`AuthRejection`] for a missing or invalid credential.
+pub async fn authenticate(
+    parts: &mut Parts,
+    state: &AuthState,
+) -> Result<Option<Authenticated>, AuthRejection> {
+    if let Some(done) = parts.extensions.get::<Authenticated>() {
+        return Ok(Some(done.clone()));
+    }
+    let Some(cred) = find_credential(parts, state)? else {
+        return Ok(None);
+    };
+    let principal = state
+        .authenticator
+        .authenticate(cred)
+        .await
+        .map_err(|e| match e {
+            AuthError::Invalid { reason } => AuthRejection::InvalidToken { reason },
+            AuthError::Unsupported => AuthRejection::InvalidToken {
+                reason: "unsupported_credential",
+            },
+            AuthError::Unavailable => AuthRejection::Unavailable,
+        })?;
+    let auth = Authenticated(principal);
+    parts.extensions.insert(auth.clone());
+    Ok(Some(auth))
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    AuthState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AuthState::from_ref(state);
+        match authenticate(parts, &state).await {
+            Ok(Some(a)) => Ok(a),
+            Ok(None) => Err(AuthRejection::Missing),
+            Err(e) => {
+                tracing::info!(reason = ?e, "authentication failed");
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for Authenticated
+where
+    AuthState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    /// `None` when no credential is present; a present but invalid one still rejects.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        authenticate(parts, &AuthState::from_ref(state)).await
+    }
+}

@@ -1,0 +1,152 @@
+//! Turning a raw credential into a verified [`Principal`].
+
+use std::{fmt, future::Future, pin::Pin, sync::Arc};
+
+use gatehouse_core::{Clock, Principal, SystemClock, TokenVerifier};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A credential as presented, before verification.
+#[derive(Clone, Copy)]
+pub enum Credential<'a> {
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a str),
+    /// An API key (header, query or cookie).
+    ApiKey(&'a str),
+    /// A browser session cookie value.
+    SessionCookie(&'a str),
+}
+
+impl fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Self::Bearer(_) => "Bearer",
+            Self::ApiKey(_) => "ApiKey",
+            Self::SessionCookie(_) => "SessionCookie",
+        };
+        write!(f, "Credential::{kind}([redacted])")
+    }
+}
+
+/// Why a credential was refused. `reason` is safe to log and to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// The credential is invalid, expired or revoked.
+    Invalid {
+        /// Short reason (`"expired"`, `"revoked"`, `"bad_signature"` …).
+        reason: &'static str,
+    },
+    /// This authenticator does not accept that kind of credential.
+    Unsupported,
+    /// A dependency needed to decide is down; fail closed (503).
+    Unavailable,
+}
+
+impl AuthError {
+    /// Invalid with a reason.
+    pub fn invalid(reason: &'static str) -> Self {
+        Self::Invalid { reason }
+    }
+}
+
+/// Verifies credentials. Implement it to plug in revocation, API keys or session cookies;
+/// [`JwtAuthenticator`] verifies access tokens with local keys.
+pub trait Authenticator: Send + Sync + 'static {
+    /// Verifies `credential`.
+    fn authenticate<'a>(
+        &'a self,
+        credential: Credential<'a>,
+    ) -> BoxFuture<'a, Result<Principal, AuthError>>;
+}
+
+/// Verifies bearer JWTs with a [`TokenVerifier`]; refuses other credential kinds.
+#[derive(Debug)]
+pub struct JwtAuthenticator {
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+}
+
+impl JwtAuthenticator {
+    /// Uses the system clock.
+    pub fn new(verifier: TokenVerifier) -> Self {
+        Self {
+            verifier,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Uses an injected clock.
+    pub fn with_clock(verifier: TokenVerifier, clock: Arc<dyn Clock>) -> Self {
+        Self { verifier, clock }
+    }
+
+    /// Verifies a token synchronously.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`] with the core error's reason.
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verifier
+            .verify(token, self.clock.as_ref())
+            .map(|c| Principal::from_claims(&c))
+            .map_err(|e| AuthError::invalid(e.reason()))
+    }
+}
+
+impl Authenticator for JwtAuthenticator {
+    fn authenticate<'a>(
+        &'a self,
+        credential: Credential<'a>,
+    ) -> BoxFuture<'a, Result<Principal, AuthError>> {
+        let out = match credential {
+            Credential::Bearer(t) => self.verify(t),
+            _ => Err(AuthError::Unsupported),
+        };
+        Box::pin(std::future::ready(out))
+    }
+}
+
+/// What the extractors need from application state (`AuthState: FromRef<YourState>`).
+#[derive(Clone)]
+pub struct AuthState {
+    pub(crate) authenticator: Arc<dyn Authenticator>,
+    pub(crate) api_key_header: Option<&'static str>,
+    pub(crate) session_cookie: Option<&'static str>,
+}
+
+impl fmt::Debug for AuthState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthState")
+            .field("api_key_header", &self.api_key_header)
+            .field("session_cookie", &self.session_cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthState {
+    /// Bearer tokens only.
+    pub fn new(authenticator: Arc<dyn Authenticator>) -> Self {
+        Self {
+            authenticator,
+            api_key_header: None,
+            session_cookie: None,
+        }
+    }
+
+    /// Also accept an API key in this header (e.g. `"x-api-key"`), wherever a bearer token is.
+    pub fn with_api_key_header(mut self, header: &'static str) -> Self {
+        self.api_key_header = Some(header);
+        self
+    }
+
+    /// Also accept a session cookie of this name.
+    pub fn with_session_cookie(mut self, name: &'static str) -> Self {
+        self.session_cookie = Some(name);
+        self
+    }
+
+    /// The authenticator.
+    pub fn authenticator(&self) -> &Arc<dyn Authenticator> {
+        &self.authenticator
+    }
+}

@@ -1,0 +1,126 @@
+//! Scope requirements that accumulate like FastAPI's `SecurityScopes`.
+
+use std::{marker::PhantomData, ops::Deref};
+
+use axum::{
+    extract::{FromRef, FromRequestParts},
+    http::request::Parts,
+};
+
+use crate::{AuthRejection, AuthState, Authenticated};
+
+/// A compile-time list of required scopes. Declare one with [`scopes!`](crate::scopes).
+pub trait ScopeRequirement: Send + Sync + 'static {
+    /// The scopes a handler using [`Scoped<Self>`] needs.
+    const SCOPES: &'static [&'static str];
+}
+
+/// Declares scope-requirement marker types.
+///
+/// ```
+/// gatehouse_axum::scopes! {
+///     /// Read your own profile.
+///     pub Me = ["me"];
+///     pub ReportsRead = ["reports:read"];
+/// }
+/// ```
+#[macro_export]
+macro_rules! scopes {
+    ($($(#[$m:meta])* $vis:vis $name:ident = [$($s:literal),* $(,)?];)+) => {$(
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $name;
+        impl $crate::ScopeRequirement for $name {
+            const SCOPES: &'static [&'static str] = &[$($s),*];
+        }
+    )+};
+}
+
+/// No extra scopes: `Scoped<NoScopes>` only applies the router's requirements.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoScopes;
+impl ScopeRequirement for NoScopes {
+    const SCOPES: &'static [&'static str] = &[];
+}
+
+/// Scopes required by enclosing routers (added by [`crate::RequireScopesLayer`]); a handler's
+/// own requirement is checked together with these, and a 403 names all of them.
+#[derive(Debug, Clone, Default)]
+pub struct RequiredScopes(pub Vec<&'static str>);
+
+impl RequiredScopes {
+    /// Adds scopes, keeping order and skipping duplicates.
+    pub fn extend(&mut self, scopes: &[&'static str]) {
+        for s in scopes {
+            if !self.0.contains(s) {
+                self.0.push(s);
+            }
+        }
+    }
+
+    /// Checks `principal` holds every required scope.
+    ///
+    /// # Errors
+    /// [`AuthRejection::InsufficientScope`] naming every required scope.
+    pub fn check(&self, auth: &Authenticated) -> Result<(), AuthRejection> {
+        if auth.scopes.missing(self.0.iter().copied()).is_empty() {
+            Ok(())
+        } else {
+            Err(AuthRejection::InsufficientScope {
+                required: self.0.join(" "),
+            })
+        }
+    }
+}
+
+/// A verified caller holding `R`'s scopes plus every scope the enclosing routers require —
+/// the `Security(get_current_user, scopes=[...])` analog.
+///
+/// ```
+/// use gatehouse_axum::{scopes, Scoped};
+/// scopes! { pub Me = ["me"]; }
+/// async fn me(user: Scoped<Me>) -> String { user.subject.to_string() }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Scoped<R: ScopeRequirement> {
+    auth: Authenticated,
+    _r: PhantomData<R>,
+}
+
+impl<R: ScopeRequirement> Scoped<R> {
+    /// The verified caller.
+    pub fn into_inner(self) -> Authenticated {
+        self.auth
+    }
+}
+
+impl<R: ScopeRequirement> Deref for Scoped<R> {
+    type Target = Authenticated;
+    fn deref(&self) -> &Authenticated {
+        &self.auth
+    }
+}
+
+impl<S, R> FromRequestParts<S> for Scoped<R>
+where
+    AuthState: FromRef<S>,
+    S: Send + Sync,
+    R: ScopeRequirement,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Authenticated::from_request_parts(parts, state).await?;
+        let mut required = parts
+            .extensions
+            .get::<RequiredScopes>()
+            .cloned()
+            .unwrap_or_default();
+        required.extend(R::SCOPES);
+        required.check(&auth)?;
+        Ok(Self {
+            auth,
+            _r: PhantomData,
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! The password-hashing pool: a fixed set of OS threads, off the async runtime, fed through
+//! a bounded queue. At most `workers` hashes run at once, so memory stays bounded by
+//! `workers × argon2 memory` whatever the login rate; when the queue is full callers get
+//! [`PoolBusy`] at once (the API answers 503 + `Retry-After`).
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        mpsc, Arc, Mutex,
+    },
+    thread,
+};
+
+use gatehouse_core::{PasswordHasher, Verified};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::oneshot;
+
+type Job = Box<dyn FnOnce(&PasswordHasher) + Send>;
+
+/// The queue is full (or the pool stopped): try again later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the password hashing pool is saturated")]
+pub struct PoolBusy;
+
+/// A bounded pool of hashing threads.
+#[derive(Debug, Clone)]
+pub struct HashPool {
+    tx: mpsc::SyncSender<Job>,
+    hasher: Arc<PasswordHasher>,
+    depth: Arc<AtomicUsize>,
+}
+
+impl HashPool {
+    /// Starts `workers` threads with room for `queue` waiting jobs.
+    pub fn new(hasher: PasswordHasher, workers: usize, queue: usize) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Job>(queue);
+        let rx = Arc::new(Mutex::new(rx));
+        let hasher = Arc::new(hasher);
+        for i in 0..workers.max(1) {
+            let rx = Arc::clone(&rx);
+            let hasher = Arc::clone(&hasher);
+            thread::Builder::new()
+                .name(format!("gatehouse-hash-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(&hasher),
+                        Err(_) => return,
+                    }
+                })
+                .ok();
+        }
+        Self {
+            tx,
+            hasher,
+            depth: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Jobs queued or running now.
+    pub fn depth(&self) -> usize {
+        self.depth.load(Ordering::Relaxed)
+    }
+
+    /// The hasher (for its parameters).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T, PoolBusy> {
+        let (done, result) = oneshot::channel();
+        let depth = Arc::clone(&self.depth);
+        let job: Job = Box::new(move |h| {
+            let out = f(h);
+            depth.fetch_sub(1, Ordering::Relaxed);
+            let _ = done.send(out);
+        });
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        if self.tx.try_send(job).is_err() {
+            self.depth.fetch_sub(1, Ordering::Relaxed);
+            return Err(PoolBusy);
+        }
+        result.await.map_err(|_| PoolBusy)
+    }
+
+    /// Verifies `password` against `stored`, or against the dummy hash when `stored` is None
+    /// (unknown user), so both take the same time.
+    ///
+    /// # Errors
+    /// [`PoolBusy`] when the queue is full.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> Result<Verified, PoolBusy> {
+        self.run(move |h| match stored {
+            Some(s) => h.verify(password.expose_secret().as_bytes(), &s),
+            None => {
+                h.verify_dummy(password.expose_secret().as_bytes());
+                Verified {
+                    ok: false,
+                    needs_rehash: false,
+                }
+            }
+        })
+        .await
+    }
+
+    /// Hashes `password` at the current parameters.
+    ///
+    /// # Errors
+    /// [`PoolBusy`] when the queue is full; the inner error if hashing fails.
+    pub async fn hash(
+        &self,
+        password: SecretString,
+    ) -> Result<Result<String, gatehouse_core::Error>, PoolBusy> {
+        self.run(move |h| h.hash(password.expose_secret().as_bytes()))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_core::Argon2Params;
+
+    use super::*;
+
+    fn pool(workers: usize, queue: usize) -> HashPool {
+        let h = PasswordHasher::new(Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
+        HashPool::new(h, workers, queue)
+    }
+
+    #[tokio::test]
+    async fn hashes_and_verifies() {
+        let p = pool(1, 4);
+        let phc = p
+            .hash(SecretString::from("pw-one-two"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            p.verify(SecretString::from("pw-one-two"), Some(phc.clone()))
+                .await
+                .unwrap()
+                .ok
+        );
+        assert!(
+            !p.verify(SecretString::from("nope"), Some(phc))
+                .await
+                .unwrap()
+                .ok
+        );
+        assert!(!p.verify(SecretString::from("nope"), None).await.unwrap().ok);
+        assert_eq!(p.depth(), 0);
+    }
+
+    #[tokio::test]
+    async fn full_queue_is_refused_not_buffered() {
+        let p = pool(1, 1);
+        let (block_tx, block_rx) = std::sync::mpsc::channel::<()>();
+        // Occupy the only worker, then fill the one queue slot.
+        let busy = p.run(move |_| {
+            let _ = block_rx.recv();
+        });
+        let busy = tokio::spawn(busy);
+        while p.depth() == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let queued = tokio::spawn({
+            let p = p.clone();
+            async move { p.run(|_| 1).await }
+        });
+        while p.depth() < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(p.run(|_| 2).await, Err(PoolBusy));
+        block_tx.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        assert_eq!(queued.await.unwrap(), Ok(1));
+    }
+}

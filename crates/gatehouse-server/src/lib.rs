@@ -1,0 +1,23 @@
+//! The gatehouse authorization server as a library: the binary (`main.rs`) only parses
+//! the command line and calls [`commands::run`]; tests call [`startup::Application`].
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod extract;
+pub mod form;
+pub mod hashing;
+pub mod keys;
+pub mod middleware;
+pub mod net;
+pub mod revocation;
+pub mod roles;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod tokens;

@@ -1,0 +1,141 @@
+//! The in-memory revocation view every request checks: denylisted token ids, revoked
+//! sessions, and per-user "credentials void before" times and disabled flags. Loaded from
+//! the database at start; updated by this instance's own revocations. Entries expire with
+//! the tokens they cover, so the maps stay bounded.
+
+use std::{collections::HashMap, sync::RwLock};
+
+use gatehouse_core::Principal;
+use gatehouse_store::Storage;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct UserState {
+    void_before: i64,
+    disabled: bool,
+}
+
+/// Revocation state, checked per request with read locks only.
+#[derive(Debug, Default)]
+pub struct Revocations {
+    jtis: RwLock<HashMap<String, i64>>,
+    sessions: RwLock<HashMap<String, i64>>,
+    users: RwLock<HashMap<String, UserState>>,
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Revocations {
+    /// Loads the view from storage.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn load(store: &dyn Storage, now: i64) -> anyhow::Result<Self> {
+        let r = Self::default();
+        r.sync(store, now).await?;
+        Ok(r)
+    }
+
+    /// Merges in what storage knows (revocations made by the CLI or another instance).
+    /// Denylists only grow (until entries expire); per-user state follows the database,
+    /// which every revocation is written to before memory.
+    ///
+    /// # Errors
+    /// Storage failures; the view is left as it was.
+    pub async fn sync(&self, store: &dyn Storage, now: i64) -> anyhow::Result<()> {
+        let jtis = store.revoked_jtis(now).await?;
+        let sessions = store.revoked_sessions(now).await?;
+        let users = store.user_validity().await?;
+        for (jti, exp) in jtis {
+            self.revoke_jti(&jti, exp);
+        }
+        for (id, exp) in sessions {
+            self.revoke_session(&id, exp);
+        }
+        let fresh: HashMap<String, UserState> = users
+            .into_iter()
+            .map(|(id, void_before, disabled)| {
+                (
+                    id,
+                    UserState {
+                        void_before,
+                        disabled,
+                    },
+                )
+            })
+            .collect();
+        *write(&self.users) = fresh;
+        Ok(())
+    }
+
+    /// Why `p` is no longer valid, if it is not.
+    pub fn check(&self, p: &Principal) -> Result<(), &'static str> {
+        if let Some(jti) = &p.credential_id {
+            if read(&self.jtis).contains_key(jti) {
+                return Err("revoked");
+            }
+        }
+        if let Some(sid) = &p.session_id {
+            if read(&self.sessions).contains_key(sid) {
+                return Err("session_revoked");
+            }
+        }
+        if let Some(uid) = p.subject.user_id() {
+            if let Some(u) = read(&self.users).get(uid) {
+                if u.disabled {
+                    return Err("account_disabled");
+                }
+                if p.issued_at < u.void_before {
+                    return Err("revoked");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Denylists a token id until `exp`.
+    pub fn revoke_jti(&self, jti: &str, exp: i64) {
+        write(&self.jtis).insert(jti.to_owned(), exp);
+    }
+
+    /// Marks a session revoked until `exp` (its absolute expiry).
+    pub fn revoke_session(&self, sid: &str, exp: i64) {
+        write(&self.sessions).insert(sid.to_owned(), exp);
+    }
+
+    /// Voids every credential of `user_id` issued before `t`.
+    pub fn void_user_before(&self, user_id: &str, t: i64) {
+        let mut users = write(&self.users);
+        let e = users.entry(user_id.to_owned()).or_default();
+        e.void_before = e.void_before.max(t);
+    }
+
+    /// Sets whether `user_id` is disabled (deleted users count as disabled).
+    pub fn set_disabled(&self, user_id: &str, disabled: bool) {
+        write(&self.users)
+            .entry(user_id.to_owned())
+            .or_default()
+            .disabled = disabled;
+    }
+
+    /// Drops entries whose tokens have expired by `now`.
+    pub fn prune(&self, now: i64) {
+        write(&self.jtis).retain(|_, exp| *exp > now);
+        write(&self.sessions).retain(|_, exp| *exp > now);
+    }
+
+    /// Number of entries (for metrics).
+    pub fn len(&self) -> usize {
+        read(&self.jtis).len() + read(&self.sessions).len() + read(&self.users).len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,111 @@
+//! Roles → scopes, with includes (admin ⊇ user), resolved transitively.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gatehouse_core::ScopeSet;
+use gatehouse_store::RoleRecord;
+
+/// A snapshot of the role graph.
+#[derive(Debug, Clone, Default)]
+pub struct RoleGraph {
+    roles: BTreeMap<String, RoleRecord>,
+}
+
+impl RoleGraph {
+    /// From stored roles.
+    pub fn new(roles: Vec<RoleRecord>) -> Self {
+        Self {
+            roles: roles.into_iter().map(|r| (r.name.clone(), r)).collect(),
+        }
+    }
+
+    /// Whether a role exists.
+    pub fn has(&self, name: &str) -> bool {
+        self.roles.contains_key(name)
+    }
+
+    /// A role by name.
+    pub fn get(&self, name: &str) -> Option<&RoleRecord> {
+        self.roles.get(name)
+    }
+
+    /// All roles by name.
+    pub fn all(&self) -> impl Iterator<Item = &RoleRecord> {
+        self.roles.values()
+    }
+
+    /// Every scope the given roles grant, following includes (cycles are cut).
+    pub fn scopes_for<'a>(&self, roles: impl IntoIterator<Item = &'a String>) -> ScopeSet {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&str> = roles.into_iter().map(String::as_str).collect();
+        let mut out = ScopeSet::new();
+        while let Some(name) = stack.pop() {
+            if !seen.insert(name) {
+                continue;
+            }
+            if let Some(r) = self.roles.get(name) {
+                for s in &r.scopes {
+                    out.insert(s.clone());
+                }
+                stack.extend(r.includes.iter().map(String::as_str));
+            }
+        }
+        out
+    }
+
+    /// Every scope some role grants (the known scopes).
+    pub fn known_scopes(&self) -> ScopeSet {
+        self.roles
+            .values()
+            .flat_map(|r| r.scopes.iter().map(String::as_str))
+            .collect()
+    }
+
+    /// Whether giving `name` the includes `includes` would create a cycle.
+    pub fn would_cycle(&self, name: &str, includes: &[String]) -> bool {
+        let mut stack: Vec<&str> = includes.iter().map(String::as_str).collect();
+        let mut seen = BTreeSet::new();
+        while let Some(r) = stack.pop() {
+            if r == name {
+                return true;
+            }
+            if seen.insert(r) {
+                if let Some(rec) = self.roles.get(r) {
+                    stack.extend(rec.includes.iter().map(String::as_str));
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str, scopes: &[&str], includes: &[&str]) -> RoleRecord {
+        RoleRecord {
+            name: name.into(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            includes: includes.iter().map(|s| (*s).to_owned()).collect(),
+            builtin: false,
+        }
+    }
+
+    #[test]
+    fn hierarchy_resolves_transitively() {
+        let g = RoleGraph::new(vec![
+            role("user", &["me"], &[]),
+            role("editor", &["posts:write"], &["user"]),
+            role("admin", &["admin"], &["editor"]),
+        ]);
+        assert_eq!(
+            g.scopes_for(&["admin".to_owned()]).to_string(),
+            "admin me posts:write"
+        );
+        assert_eq!(g.scopes_for(&["unknown".to_owned()]).to_string(), "");
+        assert!(g.would_cycle("user", &["admin".to_owned()]));
+        assert!(!g.would_cycle("admin", &["user".to_owned()]));
+        assert_eq!(g.known_scopes().to_string(), "admin me posts:write");
+    }
+}

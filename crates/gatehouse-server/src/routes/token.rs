@@ -1,0 +1,281 @@
+//! `POST /token` (RFC 6749): password and refresh_token grants.
+
+use std::collections::HashMap;
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{header, HeaderMap},
+    response::{IntoResponse, Response},
+    Json,
+};
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use gatehouse_core::{username_key, ScopeSet};
+use gatehouse_store::UserRecord;
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::{
+    error::{no_store, OAuthError},
+    form::parse_form,
+    state::AppState,
+    tokens::{access_token, hash_token, new_session, next_refresh, DEFAULT_CLIENT_ID},
+};
+
+type Form = HashMap<String, String>;
+
+/// The token endpoint.
+pub async fn token(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&st, &headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request(
+            "Content-Type must be application/x-www-form-urlencoded",
+        ));
+    }
+    let form = parse_form(body).map_err(OAuthError::invalid_request)?;
+    let client_id = authenticate_client(headers, &form)?;
+    match form.get("grant_type").map(String::as_str) {
+        None | Some("") => Err(OAuthError::invalid_request("grant_type is required")),
+        Some("password") => password_grant(st, &form, &client_id).await,
+        Some("refresh_token") => refresh_grant(st, &form, &client_id).await,
+        Some("client_credentials") => Err(OAuthError::unauthorized_client(
+            "client_credentials requires a registered confidential client",
+        )),
+        Some(other) => Err(OAuthError::unsupported_grant_type(format!(
+            "grant_type {:?} is not supported",
+            other.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+/// Client authentication. Only the implicit public client exists so far: a request may
+/// name it (or nothing); any secret or unknown client is `invalid_client`.
+fn authenticate_client(headers: &HeaderMap, form: &Form) -> Result<String, OAuthError> {
+    let mut client_id = form.get("client_id").cloned();
+    if let Some(v) = headers.get(header::AUTHORIZATION) {
+        let v = v.to_str().map_err(|_| OAuthError::invalid_client())?;
+        let (scheme, b64) = v.split_once(' ').ok_or_else(OAuthError::invalid_client)?;
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(OAuthError::invalid_client());
+        }
+        let raw = STANDARD
+            .decode(b64.trim())
+            .map_err(|_| OAuthError::invalid_client())?;
+        let raw = String::from_utf8(raw).map_err(|_| OAuthError::invalid_client())?;
+        let (id, secret) = raw.split_once(':').ok_or_else(OAuthError::invalid_client)?;
+        if !secret.is_empty() || form.contains_key("client_secret") {
+            return Err(OAuthError::invalid_client());
+        }
+        if client_id.as_deref().is_some_and(|c| c != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id differs between header and body",
+            ));
+        }
+        client_id = Some(id.to_owned());
+    } else if form.get("client_secret").is_some_and(|s| !s.is_empty()) {
+        return Err(OAuthError::invalid_client());
+    }
+    match client_id.as_deref() {
+        None | Some("") | Some(DEFAULT_CLIENT_ID) => Ok(DEFAULT_CLIENT_ID.to_owned()),
+        Some(_) => Err(OAuthError::invalid_client()),
+    }
+}
+
+fn required<'a>(form: &'a Form, name: &str) -> Result<&'a str, OAuthError> {
+    form.get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
+/// Parses the `scope` parameter; unknown names are `invalid_scope`.
+fn requested_scope(form: &Form, known: &ScopeSet) -> Result<Option<ScopeSet>, OAuthError> {
+    let Some(raw) = form.get("scope") else {
+        return Ok(None);
+    };
+    let req = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+    if let Some(bad) = req.iter().find(|s| !known.contains(s)) {
+        return Err(OAuthError::invalid_scope(format!("unknown scope {bad:?}")));
+    }
+    Ok(Some(req))
+}
+
+fn success(access: String, expires_in: i64, refresh: Option<String>, scope: &ScopeSet) -> Response {
+    let mut body = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+        "scope": scope.to_string(),
+    });
+    if let Some(r) = refresh {
+        body["refresh_token"] = r.into();
+    }
+    let mut res = Json(body).into_response();
+    no_store(&mut res);
+    res
+}
+
+async fn password_grant(
+    st: &AppState,
+    form: &Form,
+    client_id: &str,
+) -> Result<Response, OAuthError> {
+    let username = required(form, "username")?;
+    let password = required(form, "password")?;
+    if username.len() > 256 || password.len() > 1024 {
+        return Err(OAuthError::invalid_grant());
+    }
+    let graph = st.roles().await?;
+    let requested = requested_scope(form, &graph.known_scopes())?;
+    let user = st.store.user_by_key(&username_key(username)).await?;
+    let verified = st
+        .hasher
+        .verify(
+            SecretString::from(password.to_owned()),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await?;
+    let Some(user) = user.filter(|u| verified.ok && !u.disabled) else {
+        tracing::info!(reason = "bad_credentials", "login failed");
+        return Err(OAuthError::invalid_grant());
+    };
+    if verified.needs_rehash {
+        rehash(st, &user, password).await;
+    }
+    let allowed = graph.scopes_for(&user.roles);
+    let granted = requested.map_or_else(|| allowed.clone(), |r| r.intersection(&allowed));
+    let (session, first, refresh) = new_session(st, &user.id, client_id, &granted);
+    st.store.create_session(&session, Some(&first)).await?;
+    let (access, ttl) = access_token(
+        st,
+        format!("user:{}", user.id),
+        &granted,
+        client_id,
+        Some(&session.id),
+    )
+    .map_err(OAuthError::server_error)?;
+    tracing::info!(user = %user.id, sid = %session.id, "login succeeded");
+    Ok(success(access, ttl, Some(refresh), &granted))
+}
+
+async fn rehash(st: &AppState, user: &UserRecord, password: &str) {
+    match st
+        .hasher
+        .hash(SecretString::from(password.to_owned()))
+        .await
+    {
+        Ok(Ok(h)) => {
+            if let Err(e) = st
+                .store
+                .set_password_hash(&user.id, &h, st.clock.now(), None)
+                .await
+            {
+                tracing::warn!(error = %e, "could not store upgraded password hash");
+            } else {
+                tracing::info!(user = %user.id, "password hash upgraded to current parameters");
+            }
+        }
+        _ => tracing::warn!("could not upgrade password hash now; will retry at next login"),
+    }
+}
+
+async fn refresh_grant(
+    st: &AppState,
+    form: &Form,
+    client_id: &str,
+) -> Result<Response, OAuthError> {
+    let presented = required(form, "refresh_token")?;
+    if presented.len() > 512 {
+        return Err(OAuthError::invalid_grant());
+    }
+    let now = st.clock.now();
+    let hash = hash_token(presented);
+    let Some(old) = st.store.refresh_token(&hash).await? else {
+        return Err(OAuthError::invalid_grant());
+    };
+    if old.used_at.is_some() {
+        revoke_family(st, &old.session_id, "refresh_token_reuse").await?;
+        return Err(OAuthError::invalid_grant());
+    }
+    let session = st.store.session(&old.session_id).await?;
+    let Some(session) =
+        session.filter(|s| s.revoked_at.is_none() && s.expires_at > now && old.expires_at > now)
+    else {
+        return Err(OAuthError::invalid_grant());
+    };
+    if old.client_id != client_id {
+        return Err(OAuthError::invalid_grant());
+    }
+    let Some(user) = st
+        .store
+        .user_by_id(&old.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+    else {
+        return Err(OAuthError::invalid_grant());
+    };
+    let graph = st.roles().await?;
+    let original = ScopeSet::parse(&old.scope).unwrap_or_default();
+    let granted_before = match requested_scope(form, &graph.known_scopes())? {
+        Some(r) if !original.is_superset(&r) => {
+            return Err(OAuthError::invalid_scope(
+                "a refresh may only narrow the original scope",
+            ))
+        }
+        Some(r) => r,
+        None => original,
+    };
+    // Roles are re-read: scopes the user lost are gone from the new tokens.
+    let granted = granted_before.intersection(&graph.scopes_for(&user.roles));
+    let (next, refresh) = next_refresh(
+        st,
+        &session.id,
+        session.expires_at,
+        &user.id,
+        client_id,
+        &granted,
+    );
+    if !st.store.rotate_refresh(&hash, &next, now).await? {
+        // Someone rotated it between our read and our write: that is reuse too.
+        revoke_family(st, &session.id, "refresh_token_race").await?;
+        return Err(OAuthError::invalid_grant());
+    }
+    let (access, ttl) = access_token(
+        st,
+        format!("user:{}", user.id),
+        &granted,
+        client_id,
+        Some(&session.id),
+    )
+    .map_err(OAuthError::server_error)?;
+    Ok(success(access, ttl, Some(refresh), &granted))
+}
+
+/// Revokes a whole refresh family (and its access tokens, through `sid`).
+async fn revoke_family(
+    st: &AppState,
+    session_id: &str,
+    reason: &'static str,
+) -> Result<(), OAuthError> {
+    let now = st.clock.now();
+    st.store.revoke_session(session_id, now).await?;
+    let exp = st
+        .store
+        .session(session_id)
+        .await?
+        .map_or(now + st.settings.session_max_ttl, |s| s.expires_at);
+    st.revocations.revoke_session(session_id, exp);
+    tracing::warn!(sid = %session_id, reason, "refresh token family revoked");
+    Ok(())
+}

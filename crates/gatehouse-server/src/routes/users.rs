@@ -1,0 +1,135 @@
+//! `/users`: self-registration and the caller's own account.
+
+use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
+use gatehouse_axum::Scoped;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::Me;
+use crate::{
+    accounts::{self, check_email, create_user, user_view, NewUser},
+    error::ApiError,
+    extract::ApiJson,
+    state::AppState,
+};
+
+/// Loads the caller's user record; a token for a deleted user is a 401, not a 404.
+async fn me_record(
+    st: &AppState,
+    who: &gatehouse_axum::Authenticated,
+) -> Result<gatehouse_store::UserRecord, axum::response::Response> {
+    let Some(id) = who.subject.user_id() else {
+        return Err(ApiError::Forbidden(
+            "not_a_user",
+            "this credential does not belong to a user".into(),
+        )
+        .into_response());
+    };
+    match st.store.user_by_id(id).await {
+        Ok(Some(u)) if !u.disabled => Ok(u),
+        Ok(_) => Err(gatehouse_axum::AuthRejection::InvalidToken {
+            reason: "unknown_user",
+        }
+        .into_response()),
+        Err(e) => Err(ApiError::from(e).into_response()),
+    }
+}
+
+/// `GET /users/me` (scope `me`).
+pub async fn get_me(State(st): State<AppState>, who: Scoped<Me>) -> axum::response::Response {
+    let user = match me_record(&st, &who).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match st.roles().await {
+        Ok(g) => Json(user_view(&user, &g)).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// What a user may change about themselves.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MePatch {
+    /// New e-mail, or null to clear it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub email: Option<Option<String>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// `PATCH /users/me` (scope `me`): `{"email"}`.
+pub async fn patch_me(
+    State(st): State<AppState>,
+    who: Scoped<Me>,
+    ApiJson(patch): ApiJson<MePatch>,
+) -> axum::response::Response {
+    let user = match me_record(&st, &who).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let result: Result<Value, ApiError> = async {
+        if let Some(Some(e)) = &patch.email {
+            check_email(e)?;
+        }
+        let p = gatehouse_store::UserPatch {
+            email: patch.email,
+            ..Default::default()
+        };
+        let updated = st
+            .store
+            .update_user(&user.id, &p, st.clock.now())
+            .await?
+            .ok_or(ApiError::NotFound("user"))?;
+        Ok(user_view(&updated, &st.roles().await?))
+    }
+    .await;
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /users`: self-registration, when `GATEHOUSE_OPEN_REGISTRATION=true`. New users get
+/// the `user` role; asking for roles is refused.
+pub async fn register(
+    State(st): State<AppState>,
+    ApiJson(input): ApiJson<NewUser>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !st.settings.open_registration {
+        return Err(ApiError::Forbidden(
+            "registration_closed",
+            "self-registration is disabled".into(),
+        ));
+    }
+    if input
+        .roles
+        .as_ref()
+        .is_some_and(|r| r.iter().any(|r| r != "user"))
+    {
+        return Err(ApiError::invalid(
+            "roles",
+            "self-registered users get the user role only",
+        ));
+    }
+    let user = create_user(
+        st.store.as_ref(),
+        &st.hasher,
+        st.clock.now(),
+        NewUser {
+            roles: None,
+            ..input
+        },
+    )
+    .await?;
+    let graph = st.roles().await?;
+    tracing::info!(user = %user.id, "user registered");
+    Ok((
+        StatusCode::CREATED,
+        Json(accounts::user_view(&user, &graph)),
+    ))
+}

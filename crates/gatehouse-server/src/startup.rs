@@ -1,0 +1,372 @@
+//! Building and running the application (zero2prod's `Application::build`).
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use axum::{
+    extract::DefaultBodyLimit,
+    http::{HeaderName, Method},
+    middleware::from_fn,
+    routing::{get, post, put},
+    Router,
+};
+use gatehouse_axum::{AuthState, RequireScopesLayer};
+use gatehouse_core::{Clock, PasswordHasher, SystemClock};
+use gatehouse_store::{SqlStore, Storage};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    limit::RequestBodyLimitLayer,
+    sensitive_headers::SetSensitiveRequestHeadersLayer,
+    trace::{DefaultOnResponse, TraceLayer},
+};
+
+use crate::{
+    accounts::{create_user, NewUser},
+    auth::ServerAuthenticator,
+    hashing::HashPool,
+    keys::KeyManager,
+    middleware,
+    revocation::Revocations,
+    routes::{admin, health, token, users, well_known},
+    settings::Settings,
+    state::{AppInner, AppState},
+};
+
+/// Opens the database named by the settings (creating the SQLite data directory) and
+/// applies migrations.
+///
+/// # Errors
+/// When the directory cannot be created, the database cannot be reached, or a migration fails.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<SqlStore> {
+    let url = settings.database_url.expose_secret();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "creating GATEHOUSE_DATA_DIR {}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
+    let store = SqlStore::connect(url, settings.db_max_connections)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to GATEHOUSE_DATABASE_URL {}",
+                crate::settings::redact_url(url)
+            )
+        })?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// Builds the password hasher and its pool from the settings, warning about weak parameters.
+///
+/// # Errors
+/// Invalid argon2 parameters.
+pub fn hash_pool(settings: &Settings) -> anyhow::Result<HashPool> {
+    if settings.argon2.is_weaker_than_default() {
+        tracing::warn!(
+            memory_kib = settings.argon2.memory_kib,
+            iterations = settings.argon2.iterations,
+            "argon2 parameters are below the recommended defaults; use them for tests only"
+        );
+    }
+    let hasher = PasswordHasher::new(settings.argon2)?;
+    Ok(HashPool::new(
+        hasher,
+        settings.hash_workers,
+        settings.hash_queue,
+    ))
+}
+
+/// Creates the `admin` user on an empty database. Prints a generated password once, to
+/// stdout (never to the log).
+///
+/// # Errors
+/// Storage failures, or a `GATEHOUSE_ADMIN_PASSWORD` that breaks the password policy.
+pub async fn bootstrap_admin(
+    store: &dyn Storage,
+    pool: &HashPool,
+    settings: &Settings,
+    now: i64,
+) -> anyhow::Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match &settings.admin_password {
+        Some(p) => (p.clone(), false),
+        None => (
+            SecretString::from(crate::tokens::new_refresh_token()[..24].to_owned()),
+            true,
+        ),
+    };
+    let input = NewUser {
+        username: "admin".into(),
+        password: password.clone(),
+        email: None,
+        roles: Some(vec!["admin".into()]),
+    };
+    create_user(store, pool, now, input).await.map_err(|e| {
+        anyhow::anyhow!("creating the bootstrap admin (GATEHOUSE_ADMIN_PASSWORD): {e}")
+    })?;
+    tracing::info!("created bootstrap user \"admin\"");
+    if generated {
+        println!(
+            "gatehouse: created user \"admin\" with password: {}",
+            password.expose_secret()
+        );
+        println!(
+            "gatehouse: this password is shown once; change it or set GATEHOUSE_ADMIN_PASSWORD."
+        );
+    }
+    Ok(())
+}
+
+/// A built, bound, not yet running server.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    router: Router,
+}
+
+impl Application {
+    /// Opens storage, loads keys and revocations, creates the bootstrap admin, binds.
+    /// With the default issuer, a bind to port 0 gets an issuer with the real port.
+    ///
+    /// # Errors
+    /// Any start-up failure, with the setting it concerns.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with an injected clock (tests).
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with_clock(
+        mut settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("binding GATEHOUSE_BIND {}", settings.bind))?;
+        let local = listener.local_addr()?;
+        let default_issuer = format!("http://{}", settings.bind);
+        if settings.issuer == default_issuer {
+            settings.issuer = format!("http://{local}");
+            if settings.audience == [default_issuer] {
+                settings.audience = vec![settings.issuer.clone()];
+            }
+        }
+        let sql = open_store(&settings).await?;
+        let store: Arc<dyn Storage> = Arc::new(sql.clone());
+        let hasher = hash_pool(&settings)?;
+        bootstrap_admin(store.as_ref(), &hasher, &settings, clock.now()).await?;
+        let keys =
+            Arc::new(KeyManager::init(Arc::clone(&store), Arc::clone(&clock), &settings).await?);
+        let revocations = Arc::new(Revocations::load(store.as_ref(), clock.now()).await?);
+        let authenticator = ServerAuthenticator {
+            keys: Arc::clone(&keys),
+            revocations: Arc::clone(&revocations),
+            clock: Arc::clone(&clock),
+        };
+        let auth = AuthState::new(Arc::new(authenticator));
+        let trusted_proxies = settings
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| crate::net::parse_cidr(p))
+            .collect();
+        let state = AppState(Arc::new(AppInner {
+            settings,
+            store,
+            sql,
+            keys,
+            revocations,
+            hasher,
+            clock,
+            auth,
+            trusted_proxies,
+        }));
+        let router = router(state.clone())?;
+        Ok(Self {
+            listener,
+            state,
+            router,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The application state (tests use it to reach storage and the clock).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGINT/SIGTERM, with background key reload and revocation pruning.
+    ///
+    /// # Errors
+    /// I/O errors from the listener.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let st = self.state.clone();
+        let reload_every = Duration::from_secs(st.settings.key_reload_secs);
+        let bg = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(reload_every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = st.keys.reload().await {
+                    tracing::warn!(error = %e, "key reload failed");
+                }
+                st.revocations.prune(st.clock.now());
+                if let Err(e) = st.revocations.sync(st.store.as_ref(), st.clock.now()).await {
+                    tracing::warn!(error = %e, "revocation sync failed");
+                }
+            }
+        });
+        tracing::info!(addr = %self.listener.local_addr()?, issuer = %self.state.settings.issuer, "gatehouse listening");
+        let app = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let r = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+        bg.abort();
+        self.state.sql.close().await;
+        r
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down");
+}
+
+fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
+    if settings.cors_origins.is_empty() {
+        return Ok(None);
+    }
+    let origin = if settings.cors_origins.iter().any(|o| o == "*") {
+        anyhow::ensure!(
+            !settings.cors_credentials,
+            "GATEHOUSE_CORS_CREDENTIALS cannot be combined with origin *"
+        );
+        AllowOrigin::any()
+    } else {
+        let list = settings
+            .cors_origins
+            .iter()
+            .map(|o| {
+                o.parse()
+                    .with_context(|| format!("GATEHOUSE_CORS_ORIGINS: {o:?}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(list)
+    };
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_credentials(settings.cors_credentials)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("x-csrf-token"),
+                HeaderName::from_static("x-request-id"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id")])
+            .max_age(Duration::from_secs(600)),
+    ))
+}
+
+/// The full router with its middleware.
+///
+/// # Errors
+/// Invalid CORS configuration.
+pub fn router(state: AppState) -> anyhow::Result<Router> {
+    let admin = Router::new()
+        .route("/admin/users", get(admin::list_users).post(admin::create))
+        .route(
+            "/admin/users/{id}",
+            get(admin::get_user)
+                .patch(admin::patch_user)
+                .delete(admin::delete_user),
+        )
+        .route(
+            "/admin/users/{id}/revoke-sessions",
+            post(admin::revoke_sessions),
+        )
+        .route("/admin/roles", get(admin::list_roles))
+        .route(
+            "/admin/roles/{name}",
+            put(admin::put_role).delete(admin::delete_role),
+        )
+        .route_layer(RequireScopesLayer::new(state.auth.clone(), &["admin"]));
+    let mut app = Router::new()
+        .route(
+            "/token",
+            post(token::token).layer(DefaultBodyLimit::max(16 * 1024)),
+        )
+        .route("/users", post(users::register))
+        .route("/users/me", get(users::get_me).patch(users::patch_me))
+        .route("/.well-known/jwks.json", get(well_known::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(well_known::metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(well_known::metadata),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .merge(admin)
+        .fallback(middleware::not_found)
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes));
+    if let Some(c) = cors(&state.settings)? {
+        app = app.layer(c);
+    }
+    let app = app
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::extract::Request| {
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::COOKIE,
+            HeaderName::from_static("x-api-key"),
+        ]))
+        .layer(from_fn(middleware::security_headers))
+        .layer(from_fn(middleware::request_id))
+        .with_state(state);
+    Ok(app)
+}

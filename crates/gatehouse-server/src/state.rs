@@ -1,0 +1,63 @@
+//! Application state shared by every handler.
+
+use std::{ops::Deref, sync::Arc};
+
+use axum::extract::FromRef;
+use gatehouse_axum::AuthState;
+use gatehouse_core::Clock;
+use gatehouse_store::{SqlStore, Storage};
+
+use crate::{
+    hashing::HashPool, keys::KeyManager, net::Cidr, revocation::Revocations, roles::RoleGraph,
+    settings::Settings,
+};
+
+/// Cheaply clonable handle on everything the server holds.
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<AppInner>);
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct AppInner {
+    /// Effective settings.
+    pub settings: Settings,
+    /// Storage, behind its traits.
+    pub store: Arc<dyn Storage>,
+    /// The concrete SQL store (readiness ping, shutdown).
+    pub sql: SqlStore,
+    /// Signing keys.
+    pub keys: Arc<KeyManager>,
+    /// Revocation view.
+    pub revocations: Arc<Revocations>,
+    /// Password hashing pool.
+    pub hasher: HashPool,
+    /// Clock.
+    pub clock: Arc<dyn Clock>,
+    /// What the auth extractors use.
+    pub auth: AuthState,
+    /// Parsed trusted proxies.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+impl Deref for AppState {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for AuthState {
+    fn from_ref(s: &AppState) -> AuthState {
+        s.auth.clone()
+    }
+}
+
+impl AppInner {
+    /// The current role graph (read from storage).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn roles(&self) -> Result<RoleGraph, gatehouse_store::StoreError> {
+        Ok(RoleGraph::new(self.store.list_roles().await?))
+    }
+}

@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod error;
+mod records;
+mod sql;
+mod traits;
+
+pub use error::{StoreError, StoreResult};
+pub use records::{
+    KeyRecord, KeyStatus, RefreshRecord, RoleRecord, SessionRecord, UserPatch, UserRecord,
+};
+pub use sql::{Dialect, SqlStore};
+pub use traits::{KeyStore, RevocationStore, RoleStore, SessionStore, Storage, UserStore};
