@@ -170,10 +170,15 @@ mod tests {
         let p = pool(1, 1);
         let (block_tx, block_rx) = std::sync::mpsc::channel::<()>();
         // Occupy the only worker, then fill the one queue slot.
-        let busy = p.run(move |_| {
-            let _ = block_rx.recv();
+        let busy = tokio::spawn({
+            let p = p.clone();
+            async move {
+                p.run(move |_| {
+                    let _ = block_rx.recv();
+                })
+                .await
+            }
         });
-        let busy = tokio::spawn(busy);
         while p.depth() == 0 {
             tokio::task::yield_now().await;
         }

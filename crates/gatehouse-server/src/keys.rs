@@ -178,8 +178,13 @@ async fn build(store: &dyn Storage, clock: &dyn Clock, s: &Settings) -> anyhow::
         });
     }
     let mut published = Vec::new();
-    let mut signer: Option<(i64, Arc<SigningKey>)> = None;
+    // Signing preference: the newest settled active key; while a freshly rotated key is
+    // still propagating, the key it replaced (now retiring); a brand-new deployment's only key.
+    let mut settled: Option<(i64, Arc<SigningKey>)> = None;
+    let mut previous: Option<(i64, Arc<SigningKey>)> = None;
     let mut newest: Option<(i64, Arc<SigningKey>)> = None;
+    let newer =
+        |slot: &Option<(i64, Arc<SigningKey>)>, t: i64| slot.as_ref().is_none_or(|(u, _)| t > *u);
     for rec in store.list_keys().await? {
         if rec.alg != s.jwt_alg.as_str() {
             continue;
@@ -198,17 +203,18 @@ async fn build(store: &dyn Storage, clock: &dyn Clock, s: &Settings) -> anyhow::
                 .with_context(|| format!("stored key {}", rec.kid))?,
         );
         published.push(key.verifying_key().clone());
-        if rec.status == KeyStatus::Active {
-            if newest.as_ref().is_none_or(|(t, _)| rec.created_at > *t) {
-                newest = Some((rec.created_at, Arc::clone(&key)));
-            }
-            let settled = rec.created_at <= now - s.key_reload_secs as i64;
-            if settled && signer.as_ref().is_none_or(|(t, _)| rec.created_at > *t) {
-                signer = Some((rec.created_at, key));
-            }
+        let t = rec.created_at;
+        let slot = match rec.status {
+            KeyStatus::Active if t <= now - s.key_reload_secs as i64 => &mut settled,
+            KeyStatus::Active => &mut newest,
+            _ => &mut previous,
+        };
+        if newer(slot, t) {
+            *slot = Some((t, key));
         }
     }
-    let signer = signer
+    let signer = settled
+        .or(previous)
         .or(newest)
         .context("no active signing key; run `gatehouse keys rotate`")?
         .1;

@@ -1,0 +1,9 @@
+//! Black-box HTTP tests: each test spawns its own server on port 0 with its own database.
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub, dead_code)]
+
+mod admin;
+mod discovery;
+mod helpers;
+mod refresh;
+mod resource;
+mod token;
