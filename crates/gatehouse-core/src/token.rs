@@ -256,7 +256,10 @@ pub fn inspect_header(token: &str, validation: &Validation) -> Result<CheckedHea
     }
     if let Some(required) = &validation.required_typ {
         let typ = header.get("typ").and_then(Value::as_str).unwrap_or("");
-        let typ = typ.strip_prefix("application/").unwrap_or(typ);
+        let typ = match typ.get(..12) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+            _ => typ,
+        };
         if !typ.eq_ignore_ascii_case(required) {
             return Err(ErrorKind::WrongTokenType.into());
         }

@@ -112,6 +112,16 @@ impl SqlStore {
         Ok(())
     }
 
+    /// Runs one statement outside the typed API (test and admin tooling: creating a
+    /// scratch database, for instance).
+    ///
+    /// # Errors
+    /// [`StoreError::Database`].
+    pub async fn execute_raw(&self, sql: &str) -> StoreResult<()> {
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;

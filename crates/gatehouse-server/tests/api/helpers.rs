@@ -40,6 +40,9 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         "GATEHOUSE_DATA_DIR".into(),
         dir.path().display().to_string(),
     );
+    if let Some(url) = postgres_database().await {
+        env.insert("GATEHOUSE_DATABASE_URL".into(), url);
+    }
     for (k, v) in extra {
         env.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -58,6 +61,22 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         state,
         _dir: dir,
     }
+}
+
+/// With `GATEHOUSE_TEST_BACKEND=postgres`, every test gets a fresh PostgreSQL database
+/// (named `gh_api_<uuid>`) on the server at `GATEHOUSE_TEST_DATABASE_URL`.
+async fn postgres_database() -> Option<String> {
+    if std::env::var("GATEHOUSE_TEST_BACKEND").as_deref() != Ok("postgres") {
+        return None;
+    }
+    let admin_url = std::env::var("GATEHOUSE_TEST_DATABASE_URL")
+        .expect("GATEHOUSE_TEST_BACKEND=postgres needs GATEHOUSE_TEST_DATABASE_URL");
+    let db = format!("gh_api_{}", uuid::Uuid::new_v4().simple());
+    let admin = gatehouse_store::SqlStore::connect(&admin_url, 1).await.expect("postgres reachable");
+    admin.execute_raw(&format!("CREATE DATABASE {db}")).await.expect("create database");
+    admin.close().await;
+    let (base, _) = admin_url.rsplit_once('/').expect("URL with a database");
+    Some(format!("{base}/{db}"))
 }
 
 impl TestApp {
