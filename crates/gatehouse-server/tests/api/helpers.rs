@@ -72,8 +72,13 @@ async fn postgres_database() -> Option<String> {
     let admin_url = std::env::var("GATEHOUSE_TEST_DATABASE_URL")
         .expect("GATEHOUSE_TEST_BACKEND=postgres needs GATEHOUSE_TEST_DATABASE_URL");
     let db = format!("gh_api_{}", uuid::Uuid::new_v4().simple());
-    let admin = gatehouse_store::SqlStore::connect(&admin_url, 1).await.expect("postgres reachable");
-    admin.execute_raw(&format!("CREATE DATABASE {db}")).await.expect("create database");
+    let admin = gatehouse_store::SqlStore::connect(&admin_url, 1)
+        .await
+        .expect("postgres reachable");
+    admin
+        .execute_raw(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create database");
     admin.close().await;
     let (base, _) = admin_url.rsplit_once('/').expect("URL with a database");
     Some(format!("{base}/{db}"))
