@@ -3,7 +3,6 @@
 use gatehouse_core::{username_key, username_problem};
 use gatehouse_store::UserRecord;
 use secrecy::SecretString;
-use serde_json::{json, Value};
 
 use crate::{error::ApiError, roles::RoleGraph};
 
@@ -133,16 +132,35 @@ pub fn rfc3339(t: i64) -> String {
 }
 
 /// The public view of a user: never the hash.
-pub fn user_view(u: &UserRecord, graph: &RoleGraph) -> Value {
-    json!({
-        "id": u.id,
-        "username": u.username,
-        "email": u.email,
-        "roles": u.roles,
-        "scopes": graph.scopes_for(&u.roles).to_vec(),
-        "disabled": u.disabled,
-        "created_at": rfc3339(u.created_at),
-    })
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    /// UUID.
+    pub id: String,
+    /// Login name as entered.
+    pub username: String,
+    /// E-mail, if any.
+    pub email: Option<String>,
+    /// Role names.
+    pub roles: Vec<String>,
+    /// Scopes the user is allowed now (from the roles, transitively).
+    pub scopes: Vec<String>,
+    /// Disabled users cannot authenticate.
+    pub disabled: bool,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+/// The public view of a user: never the hash.
+pub fn user_view(u: &UserRecord, graph: &RoleGraph) -> UserView {
+    UserView {
+        id: u.id.clone(),
+        username: u.username.clone(),
+        email: u.email.clone(),
+        roles: u.roles.clone(),
+        scopes: graph.scopes_for(&u.roles).to_vec(),
+        disabled: u.disabled,
+        created_at: rfc3339(u.created_at),
+    }
 }
 
 #[cfg(test)]
@@ -168,12 +186,13 @@ mod tests {
 }
 
 /// What creating a user takes.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Login name.
     pub username: String,
     /// Plain password (hashed at once, never stored or logged).
+    #[schema(value_type = String, format = Password)]
     pub password: SecretString,
     /// Optional e-mail.
     #[serde(default)]

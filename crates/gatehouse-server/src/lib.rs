@@ -13,6 +13,7 @@ pub mod hashing;
 pub mod keys;
 pub mod middleware;
 pub mod net;
+pub mod openapi;
 pub mod revocation;
 pub mod roles;
 pub mod routes;

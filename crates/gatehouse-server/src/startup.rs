@@ -10,7 +10,7 @@ use axum::{
     routing::{get, post, put},
     Router,
 };
-use gatehouse_axum::{AuthState, RequireScopesLayer};
+use gatehouse_axum::{AuthState, RequireScopesLayer, ScopeRequirement as _};
 use gatehouse_core::{Clock, PasswordHasher, SystemClock};
 use gatehouse_store::{SqlStore, Storage};
 use secrecy::{ExposeSecret, SecretString};
@@ -29,7 +29,7 @@ use crate::{
     keys::KeyManager,
     middleware,
     revocation::Revocations,
-    routes::{admin, health, token, users, well_known},
+    routes::{admin, health, token, users, well_known, Admin},
     settings::Settings,
     state::{AppInner, AppState},
 };
@@ -325,7 +325,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             "/admin/roles/{name}",
             put(admin::put_role).delete(admin::delete_role),
         )
-        .route_layer(RequireScopesLayer::new(state.auth.clone(), &["admin"]));
+        .route_layer(RequireScopesLayer::new(state.auth.clone(), Admin::SCOPES));
     let mut app = Router::new()
         .route(
             "/token",
@@ -342,6 +342,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             "/.well-known/openid-configuration",
             get(well_known::metadata),
         )
+        .route("/openapi.json", get(crate::openapi::openapi_json))
+        .merge(crate::openapi::swagger_ui())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(admin)

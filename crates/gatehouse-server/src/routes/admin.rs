@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::Page;
 use crate::{
-    accounts::{check_email, check_roles, create_user, user_view, NewUser},
+    accounts::{check_email, check_roles, create_user, user_view, NewUser, UserView},
     error::ApiError,
     extract::ApiJson,
     state::AppState,
@@ -26,6 +26,12 @@ fn is_self(who: &Authenticated, id: &str) -> bool {
 }
 
 /// `GET /admin/users?limit=&cursor=`
+#[utoipa::path(get, path = "/admin/users", tag = "admin", operation_id = "list_users",
+    params(("limit" = Option<u32>, Query, description = "1-200, default 50"), ("cursor" = Option<String>, Query, description = "from next_cursor")),
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 200, description = "A page of users", body = crate::openapi::UserPage)))]
 pub async fn list_users(
     State(st): State<AppState>,
     Query(page): Query<Page>,
@@ -37,7 +43,7 @@ pub async fn list_users(
         .await?;
     let graph = st.roles().await?;
     let more = users.len() > limit as usize;
-    let items: Vec<Value> = users
+    let items: Vec<UserView> = users
         .iter()
         .take(limit as usize)
         .map(|u| user_view(u, &graph))
@@ -49,6 +55,13 @@ pub async fn list_users(
 }
 
 /// `POST /admin/users` → 201.
+#[utoipa::path(post, path = "/admin/users", tag = "admin", operation_id = "create_user", request_body = NewUser,
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 201, description = "Created", body = UserView),
+        (status = 409, description = "Username taken", body = crate::openapi::ApiErrorBody),
+        (status = 422, description = "Invalid field", body = crate::openapi::ApiErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     who: Authenticated,
@@ -63,10 +76,16 @@ pub async fn create(
 }
 
 /// `GET /admin/users/{id}`
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "admin", operation_id = "get_user", params(("id" = String, Path)),
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 200, description = "The user", body = UserView),
+        (status = 404, description = "No such user", body = crate::openapi::ApiErrorBody)))]
 pub async fn get_user(
     State(st): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let user = st
         .store
         .user_by_id(&id)
@@ -76,7 +95,7 @@ pub async fn get_user(
 }
 
 /// `PATCH /admin/users/{id}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminPatch {
     /// Replace the roles.
@@ -96,12 +115,20 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 
 /// `PATCH /admin/users/{id}`: roles, disabled, email. Disabling, or removing a role, voids
 /// the user's outstanding access tokens at once; disabling also ends their sessions.
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "admin", operation_id = "patch_user", params(("id" = String, Path)), request_body = AdminPatch,
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 200, description = "Updated", body = UserView),
+        (status = 404, description = "No such user", body = crate::openapi::ApiErrorBody),
+        (status = 409, description = "Would lock the caller out", body = crate::openapi::ApiErrorBody),
+        (status = 422, description = "Invalid field", body = crate::openapi::ApiErrorBody)))]
 pub async fn patch_user(
     State(st): State<AppState>,
     who: Authenticated,
     Path(id): Path<String>,
     ApiJson(p): ApiJson<AdminPatch>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserView>, ApiError> {
     let graph = st.roles().await?;
     if let Some(roles) = &p.roles {
         check_roles(roles, &graph)?;
@@ -159,6 +186,12 @@ pub async fn patch_user(
 }
 
 /// `DELETE /admin/users/{id}` → 204.
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "admin", operation_id = "delete_user", params(("id" = String, Path)),
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such user", body = crate::openapi::ApiErrorBody)))]
 pub async fn delete_user(
     State(st): State<AppState>,
     who: Authenticated,
@@ -176,6 +209,12 @@ pub async fn delete_user(
 }
 
 /// `POST /admin/users/{id}/revoke-sessions` → 204: every session and access token ends.
+#[utoipa::path(post, path = "/admin/users/{id}/revoke-sessions", tag = "admin", operation_id = "revoke_user_sessions", params(("id" = String, Path)),
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 204, description = "Every session and access token of the user ended"),
+        (status = 404, description = "No such user", body = crate::openapi::ApiErrorBody)))]
 pub async fn revoke_sessions(
     State(st): State<AppState>,
     who: Authenticated,
@@ -203,6 +242,11 @@ fn role_view(r: &RoleRecord) -> Value {
 }
 
 /// `GET /admin/roles`
+#[utoipa::path(get, path = "/admin/roles", tag = "admin", operation_id = "list_roles",
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 200, description = "All roles", body = crate::openapi::RolePage)))]
 pub async fn list_roles(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let graph = st.roles().await?;
     let items: Vec<Value> = graph.all().map(role_view).collect();
@@ -210,7 +254,7 @@ pub async fn list_roles(State(st): State<AppState>) -> Result<Json<Value>, ApiEr
 }
 
 /// `PUT /admin/roles/{name}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
     /// Scopes the role grants.
@@ -222,6 +266,12 @@ pub struct RoleBody {
 }
 
 /// `PUT /admin/roles/{name}`: create or replace a role.
+#[utoipa::path(put, path = "/admin/roles/{name}", tag = "admin", operation_id = "put_role", params(("name" = String, Path)), request_body = RoleBody,
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 200, description = "The role", body = crate::openapi::RoleView),
+        (status = 422, description = "Invalid field", body = crate::openapi::ApiErrorBody)))]
 pub async fn put_role(
     State(st): State<AppState>,
     who: Authenticated,
@@ -275,6 +325,13 @@ pub async fn put_role(
 }
 
 /// `DELETE /admin/roles/{name}` → 204 (built-in roles cannot be deleted).
+#[utoipa::path(delete, path = "/admin/roles/{name}", tag = "admin", operation_id = "delete_role", params(("name" = String, Path)),
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such role", body = crate::openapi::ApiErrorBody),
+        (status = 409, description = "Built-in or included by another role", body = crate::openapi::ApiErrorBody)))]
 pub async fn delete_role(
     State(st): State<AppState>,
     who: Authenticated,

@@ -13,6 +13,8 @@ use crate::error::ApiError;
 gatehouse_axum::scopes! {
     /// Read and edit your own account.
     pub Me = ["me"];
+    /// The admin API (applied to the whole `/admin` router).
+    pub Admin = ["admin"];
 }
 
 /// `?limit=&cursor=` on list endpoints.

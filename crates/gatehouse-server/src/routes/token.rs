@@ -25,6 +25,12 @@ use crate::{
 type Form = HashMap<String, String>;
 
 /// The token endpoint.
+#[utoipa::path(post, path = "/token", tag = "oauth2", operation_id = "token",
+    request_body(content = crate::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Tokens (Cache-Control: no-store)", body = crate::openapi::TokenResponse),
+        (status = 400, description = "invalid_request, invalid_grant, invalid_scope, unsupported_grant_type", body = crate::openapi::OAuthErrorBody),
+        (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
+        (status = 503, description = "Hashing pool saturated (Retry-After)", body = crate::openapi::OAuthErrorBody)))]
 pub async fn token(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&st, &headers, &body).await {
         Ok(r) => r,
@@ -101,7 +107,8 @@ fn required<'a>(form: &'a Form, name: &str) -> Result<&'a str, OAuthError> {
 
 /// Parses the `scope` parameter; unknown names are `invalid_scope`.
 fn requested_scope(form: &Form, known: &ScopeSet) -> Result<Option<ScopeSet>, OAuthError> {
-    let Some(raw) = form.get("scope") else {
+    // An empty `scope` (Swagger UI with no box ticked) means the same as none: all allowed.
+    let Some(raw) = form.get("scope").filter(|s| !s.trim().is_empty()) else {
         return Ok(None);
     };
     let req = ScopeSet::parse(raw).map_err(|e| OAuthError::invalid_scope(e.to_string()))?;

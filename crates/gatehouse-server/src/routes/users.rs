@@ -3,7 +3,6 @@
 use axum::{extract::State, http::StatusCode, response::IntoResponse, Json};
 use gatehouse_axum::Scoped;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::Me;
 use crate::{
@@ -36,6 +35,11 @@ async fn me_record(
 }
 
 /// `GET /users/me` (scope `me`).
+#[utoipa::path(get, path = "/users/me", tag = "users", operation_id = "get_me",
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 200, description = "The caller", body = crate::accounts::UserView)))]
 pub async fn get_me(State(st): State<AppState>, who: Scoped<Me>) -> axum::response::Response {
     let user = match me_record(&st, &who).await {
         Ok(u) => u,
@@ -48,7 +52,7 @@ pub async fn get_me(State(st): State<AppState>, who: Scoped<Me>) -> axum::respon
 }
 
 /// What a user may change about themselves.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MePatch {
     /// New e-mail, or null to clear it.
@@ -63,6 +67,12 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 }
 
 /// `PATCH /users/me` (scope `me`): `{"email"}`.
+#[utoipa::path(patch, path = "/users/me", tag = "users", operation_id = "patch_me", request_body = MePatch,
+    responses(
+        (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 200, description = "Updated", body = crate::accounts::UserView),
+        (status = 422, description = "Invalid field", body = crate::openapi::ApiErrorBody)))]
 pub async fn patch_me(
     State(st): State<AppState>,
     who: Scoped<Me>,
@@ -72,7 +82,7 @@ pub async fn patch_me(
         Ok(u) => u,
         Err(r) => return r,
     };
-    let result: Result<Value, ApiError> = async {
+    let result: Result<crate::accounts::UserView, ApiError> = async {
         if let Some(Some(e)) = &patch.email {
             check_email(e)?;
         }
@@ -96,6 +106,11 @@ pub async fn patch_me(
 
 /// `POST /users`: self-registration, when `GATEHOUSE_OPEN_REGISTRATION=true`. New users get
 /// the `user` role; asking for roles is refused.
+#[utoipa::path(post, path = "/users", tag = "users", operation_id = "register", request_body = NewUser,
+    responses((status = 201, description = "Created", body = crate::accounts::UserView),
+        (status = 403, description = "Registration is closed", body = crate::openapi::ApiErrorBody),
+        (status = 409, description = "Username taken", body = crate::openapi::ApiErrorBody),
+        (status = 422, description = "Invalid field", body = crate::openapi::ApiErrorBody)))]
 pub async fn register(
     State(st): State<AppState>,
     ApiJson(input): ApiJson<NewUser>,

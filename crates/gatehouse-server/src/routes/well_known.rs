@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// `GET /.well-known/jwks.json`
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "discovery", operation_id = "jwks", responses((status = 200, description = "Public signing keys (RFC 7517)")))]
 pub async fn jwks(State(st): State<AppState>) -> Response {
     let body = st.keys.current().jwks.to_string();
     let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
@@ -22,6 +23,7 @@ pub async fn jwks(State(st): State<AppState>) -> Response {
 }
 
 /// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery", operation_id = "metadata", responses((status = 200, description = "RFC 8414 metadata (also at /.well-known/openid-configuration)")))]
 pub async fn metadata(State(st): State<AppState>) -> Response {
     let iss = &st.settings.issuer;
     let known = match st.roles().await {

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub, dead_code)]
 
 mod admin;
+mod browser;
 mod discovery;
 mod helpers;
 mod refresh;
