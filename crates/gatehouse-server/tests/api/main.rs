@@ -5,6 +5,7 @@ mod admin;
 mod browser;
 mod discovery;
 mod helpers;
+mod openapi;
 mod refresh;
 mod resource;
 mod token;
