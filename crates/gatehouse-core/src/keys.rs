@@ -103,10 +103,7 @@ pub struct VerifyingKey {
 
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyingKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .finish()
+        f.debug_struct("VerifyingKey").field("kid", &self.kid).field("alg", &self.alg).finish()
     }
 }
 
@@ -160,18 +157,14 @@ impl SigningKey {
                 (der, json!({"kty": "RSA", "n": b64(&pc.n), "e": b64(&pc.e)}))
             }
             Algorithm::ES256 => {
-                let kp =
-                    EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(key_err)?;
+                let kp = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(key_err)?;
                 let der = kp.to_pkcs8v1().map_err(key_err)?.as_ref().to_vec();
                 (der, ec_jwk(kp.public_key().as_ref())?)
             }
             Algorithm::EdDSA => {
                 let kp = Ed25519KeyPair::generate().map_err(key_err)?;
                 let der = kp.to_pkcs8v1().map_err(key_err)?.as_ref().to_vec();
-                (
-                    der,
-                    json!({"kty": "OKP", "crv": "Ed25519", "x": b64(kp.public_key().as_ref())}),
-                )
+                (der, json!({"kty": "OKP", "crv": "Ed25519", "x": b64(kp.public_key().as_ref())}))
             }
             Algorithm::HS256 => return Err(key_err("HS256 keys come from a configured secret")),
         };
@@ -183,12 +176,7 @@ impl SigningKey {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidKey`] when the PEM or JWK does not parse or does not fit `alg`.
-    pub fn from_stored(
-        kid: &str,
-        alg: Algorithm,
-        private_pem: &str,
-        public_jwk: &Value,
-    ) -> Result<Self> {
+    pub fn from_stored(kid: &str, alg: Algorithm, private_pem: &str, public_jwk: &Value) -> Result<Self> {
         let mut jwk = public_jwk.clone();
         if let Some(obj) = jwk.as_object_mut() {
             obj.retain(|k, _| matches!(k.as_str(), "kty" | "n" | "e" | "crv" | "x" | "y"));
@@ -212,25 +200,15 @@ impl SigningKey {
         }
         let verifying = VerifyingKey::from_jwk(&jwk)?;
         // Prove the pair belongs together before we ever sign with it.
-        let probe = jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(alg.to_jwt()),
-            &json!({"probe": true}),
-            &encoding,
-        )
-        .map_err(key_err)?;
+        let probe = jsonwebtoken::encode(&jsonwebtoken::Header::new(alg.to_jwt()), &json!({"probe": true}), &encoding)
+            .map_err(key_err)?;
         let mut v = jsonwebtoken::Validation::new(alg.to_jwt());
         v.required_spec_claims.clear();
         v.validate_exp = false;
         v.validate_aud = false;
         jsonwebtoken::decode::<Value>(&probe, &verifying.decoding, &v)
             .map_err(|_| key_err("private key does not match its public JWK"))?;
-        Ok(Self {
-            kid,
-            alg,
-            encoding,
-            verifying,
-            private_pem: Some(SecretString::from(pem.to_owned())),
-        })
+        Ok(Self { kid, alg, encoding, verifying, private_pem: Some(SecretString::from(pem.to_owned())) })
     }
 
     /// An HS256 key from a shared secret of at least 32 bytes. Its `kid` is derived from the
@@ -240,9 +218,7 @@ impl SigningKey {
     /// [`ErrorKind::WeakSecret`] when the secret is shorter than 32 bytes.
     pub fn hmac(secret: &[u8]) -> Result<Self> {
         if secret.len() < 32 {
-            return Err(
-                ErrorKind::WeakSecret("HS256 secret must be at least 32 bytes".into()).into(),
-            );
+            return Err(ErrorKind::WeakSecret("HS256 secret must be at least 32 bytes".into()).into());
         }
         let mut h = Sha256::new();
         h.update(b"gatehouse-hs256-kid:");
@@ -303,15 +279,11 @@ impl VerifyingKey {
     /// an algorithm gatehouse does not support.
     pub fn from_jwk(jwk: &Value) -> Result<Self> {
         let s = |k: &str| jwk.get(k).and_then(Value::as_str);
-        let kid = s("kid")
-            .ok_or_else(|| key_err("JWK has no kid"))?
-            .to_owned();
+        let kid = s("kid").ok_or_else(|| key_err("JWK has no kid"))?.to_owned();
         let alg: Algorithm = s("alg").ok_or_else(|| key_err("JWK has no alg"))?.parse()?;
         let need = |k: &str| s(k).ok_or_else(|| key_err(format!("JWK lacks {k}")));
         let decoding = match (alg, s("kty")) {
-            (Algorithm::RS256, Some("RSA")) => {
-                DecodingKey::from_rsa_components(need("n")?, need("e")?)
-            }
+            (Algorithm::RS256, Some("RSA")) => DecodingKey::from_rsa_components(need("n")?, need("e")?),
             (Algorithm::ES256, Some("EC")) if s("crv") == Some("P-256") => {
                 DecodingKey::from_ec_components(need("x")?, need("y")?)
             }
@@ -328,12 +300,7 @@ impl VerifyingKey {
             }
         }
         public.entry("use").or_insert_with(|| "sig".into());
-        Ok(Self {
-            kid,
-            alg,
-            decoding,
-            jwk: Some(Value::Object(public)),
-        })
+        Ok(Self { kid, alg, decoding, jwk: Some(Value::Object(public)) })
     }
 
     /// The key id.
@@ -372,8 +339,7 @@ mod tests {
             let jwk = k.verifying_key().jwk().unwrap().clone();
             assert_eq!(jwk["alg"], alg.as_str());
             assert!(jwk.get("d").is_none(), "private member leaked into JWK");
-            let again =
-                SigningKey::from_stored(k.kid(), alg, k.private_pem().unwrap(), &jwk).unwrap();
+            let again = SigningKey::from_stored(k.kid(), alg, k.private_pem().unwrap(), &jwk).unwrap();
             assert_eq!(again.kid(), k.kid());
         }
     }
@@ -382,12 +348,8 @@ mod tests {
     fn mismatched_pair_is_refused() {
         let a = SigningKey::generate(Algorithm::ES256).unwrap();
         let b = SigningKey::generate(Algorithm::ES256).unwrap();
-        let err = SigningKey::from_stored(
-            "x",
-            Algorithm::ES256,
-            a.private_pem().unwrap(),
-            b.verifying_key().jwk().unwrap(),
-        );
+        let err =
+            SigningKey::from_stored("x", Algorithm::ES256, a.private_pem().unwrap(), b.verifying_key().jwk().unwrap());
         assert!(err.is_err());
     }
 

@@ -17,7 +17,6 @@ pub use password::{Argon2Params, PasswordHasher, Verified};
 pub use principal::{CredentialKind, Principal, Subject};
 pub use scope::{is_valid_scope_token, ScopeSet};
 pub use token::{
-    inspect_header, AccessClaims, Audience, CheckedHeader, TokenSigner, TokenVerifier, Validation,
-    ACCESS_TOKEN_TYP,
+    inspect_header, AccessClaims, Audience, CheckedHeader, TokenSigner, TokenVerifier, Validation, ACCESS_TOKEN_TYP,
 };
 pub use username::{username_key, username_problem, MAX_USERNAME_CHARS};

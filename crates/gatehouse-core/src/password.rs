@@ -4,9 +4,7 @@
 //! made with older parameters keep verifying and are reported as obsolete for re-hashing.
 
 use argon2::{
-    password_hash::{
-        rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
-    },
+    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString},
     Argon2, Params, Version,
 };
 
@@ -25,11 +23,7 @@ pub struct Argon2Params {
 
 impl Default for Argon2Params {
     fn default() -> Self {
-        Self {
-            memory_kib: 19456,
-            iterations: 2,
-            parallelism: 1,
-        }
+        Self { memory_kib: 19456, iterations: 2, parallelism: 1 }
     }
 }
 
@@ -50,14 +44,10 @@ impl Argon2Params {
             .into());
         }
         if self.iterations == 0 || self.iterations > 64 {
-            return Err(
-                ErrorKind::InvalidParams("iterations must be between 1 and 64".into()).into(),
-            );
+            return Err(ErrorKind::InvalidParams("iterations must be between 1 and 64".into()).into());
         }
         if self.parallelism == 0 || self.parallelism > 64 {
-            return Err(
-                ErrorKind::InvalidParams("parallelism must be between 1 and 64".into()).into(),
-            );
+            return Err(ErrorKind::InvalidParams("parallelism must be between 1 and 64".into()).into());
         }
         self.to_params().map(|_| ())
     }
@@ -97,10 +87,7 @@ impl PasswordHasher {
     /// [`ErrorKind::InvalidParams`] when the parameters are unusable.
     pub fn new(params: Argon2Params) -> Result<Self> {
         params.validate()?;
-        let mut h = Self {
-            params,
-            dummy: String::new(),
-        };
+        let mut h = Self { params, dummy: String::new() };
         let random: [u8; 16] = rand::random();
         h.dummy = h.hash(&random)?;
         Ok(h)
@@ -112,11 +99,7 @@ impl PasswordHasher {
     }
 
     fn argon2(&self) -> Result<Argon2<'static>> {
-        Ok(Argon2::new(
-            argon2::Algorithm::Argon2id,
-            Version::V0x13,
-            self.params.to_params()?,
-        ))
+        Ok(Argon2::new(argon2::Algorithm::Argon2id, Version::V0x13, self.params.to_params()?))
     }
 
     /// Hashes `password` into a PHC string with a fresh random salt.
@@ -136,24 +119,16 @@ impl PasswordHasher {
     pub fn verify(&self, password: &[u8], stored: &str) -> Verified {
         let Ok(parsed) = PasswordHash::new(stored) else {
             self.verify_dummy(password);
-            return Verified {
-                ok: false,
-                needs_rehash: false,
-            };
+            return Verified { ok: false, needs_rehash: false };
         };
         let ok = match parsed.algorithm.as_str() {
-            "argon2id" | "argon2i" | "argon2d" => {
-                Argon2::default().verify_password(password, &parsed).is_ok()
-            }
+            "argon2id" | "argon2i" | "argon2d" => Argon2::default().verify_password(password, &parsed).is_ok(),
             _ => {
                 self.verify_dummy(password);
                 false
             }
         };
-        Verified {
-            ok,
-            needs_rehash: ok && self.is_obsolete(&parsed),
-        }
+        Verified { ok, needs_rehash: ok && self.is_obsolete(&parsed) }
     }
 
     /// Spends one verification's work on a dummy hash: use it for unknown users, so their
@@ -184,11 +159,7 @@ mod tests {
     use super::*;
 
     fn fast() -> Argon2Params {
-        Argon2Params {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        }
+        Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 }
     }
 
     #[test]
@@ -196,13 +167,7 @@ mod tests {
         let h = PasswordHasher::new(fast()).unwrap();
         let phc = h.hash(b"hunter2 hunter2").unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
-        assert_eq!(
-            h.verify(b"hunter2 hunter2", &phc),
-            Verified {
-                ok: true,
-                needs_rehash: false
-            }
-        );
+        assert_eq!(h.verify(b"hunter2 hunter2", &phc), Verified { ok: true, needs_rehash: false });
         assert!(!h.verify(b"hunter3 hunter3", &phc).ok);
     }
 
@@ -210,26 +175,10 @@ mod tests {
     fn old_parameters_ask_for_rehash() {
         let old = PasswordHasher::new(fast()).unwrap();
         let phc = old.hash(b"pw pw pw pw").unwrap();
-        let new = PasswordHasher::new(Argon2Params {
-            memory_kib: 2048,
-            ..fast()
-        })
-        .unwrap();
-        assert_eq!(
-            new.verify(b"pw pw pw pw", &phc),
-            Verified {
-                ok: true,
-                needs_rehash: true
-            }
-        );
+        let new = PasswordHasher::new(Argon2Params { memory_kib: 2048, ..fast() }).unwrap();
+        assert_eq!(new.verify(b"pw pw pw pw", &phc), Verified { ok: true, needs_rehash: true });
         // a failed login never asks for a rehash
-        assert_eq!(
-            new.verify(b"wrong", &phc),
-            Verified {
-                ok: false,
-                needs_rehash: false
-            }
-        );
+        assert_eq!(new.verify(b"wrong", &phc), Verified { ok: false, needs_rehash: false });
     }
 
     #[test]
@@ -242,24 +191,9 @@ mod tests {
 
     #[test]
     fn bad_params_are_refused() {
-        assert!(Argon2Params {
-            memory_kib: 512,
-            ..fast()
-        }
-        .validate()
-        .is_err());
-        assert!(Argon2Params {
-            iterations: 0,
-            ..fast()
-        }
-        .validate()
-        .is_err());
-        assert!(Argon2Params {
-            parallelism: 0,
-            ..fast()
-        }
-        .validate()
-        .is_err());
+        assert!(Argon2Params { memory_kib: 512, ..fast() }.validate().is_err());
+        assert!(Argon2Params { iterations: 0, ..fast() }.validate().is_err());
+        assert!(Argon2Params { parallelism: 0, ..fast() }.validate().is_err());
         assert!(Argon2Params::default().validate().is_ok());
         assert!(fast().is_weaker_than_default());
     }

@@ -11,8 +11,7 @@ use crate::{ErrorKind, Result};
 pub fn is_valid_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+        && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 /// An ordered, de-duplicated set of scope names.
@@ -66,10 +65,7 @@ impl ScopeSet {
 
     /// The scopes of `required` missing from `self`.
     pub fn missing<'a>(&self, required: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-        required
-            .into_iter()
-            .filter(|s| !self.0.contains(*s))
-            .collect()
+        required.into_iter().filter(|s| !self.0.contains(*s)).collect()
     }
 
     /// The scopes in both sets.

@@ -76,10 +76,7 @@ pub struct AccessClaims {
 impl AccessClaims {
     /// The granted scopes as a set (names that are not valid scope tokens are dropped).
     pub fn scopes(&self) -> ScopeSet {
-        self.scope
-            .split(' ')
-            .filter(|s| crate::scope::is_valid_scope_token(s))
-            .collect()
+        self.scope.split(' ').filter(|s| crate::scope::is_valid_scope_token(s)).collect()
     }
 }
 
@@ -135,11 +132,7 @@ pub struct Validation {
 
 impl Validation {
     /// A policy pinning `issuer`, `audiences` and `algorithms`, with default leeway and limits.
-    pub fn new(
-        issuer: impl Into<String>,
-        audiences: Vec<String>,
-        algorithms: Vec<Algorithm>,
-    ) -> Self {
+    pub fn new(issuer: impl Into<String>, audiences: Vec<String>, algorithms: Vec<Algorithm>) -> Self {
         Self {
             algorithms,
             issuer: issuer.into(),
@@ -206,8 +199,7 @@ impl TokenVerifier {
         if key.algorithm() != header.alg {
             return Err(ErrorKind::UnknownKey.into());
         }
-        let data = jsonwebtoken::decode::<AccessClaims>(token, key.decoding(), v)
-            .map_err(map_jwt_error)?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, key.decoding(), v).map_err(map_jwt_error)?;
         check_times(&data.claims, clock.now(), self.validation.leeway)?;
         Ok(data.claims)
     }
@@ -232,20 +224,12 @@ pub fn inspect_header(token: &str, validation: &Validation) -> Result<CheckedHea
         return Err(ErrorKind::TokenTooLarge.into());
     }
     let mut parts = token.split('.');
-    let (Some(h), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(ErrorKind::MalformedToken.into());
     };
-    let raw = URL_SAFE_NO_PAD
-        .decode(h)
-        .map_err(|_| ErrorKind::MalformedToken)?;
-    let header: serde_json::Map<String, Value> =
-        serde_json::from_slice(&raw).map_err(|_| ErrorKind::MalformedToken)?;
-    let alg_name = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(ErrorKind::MalformedToken)?;
+    let raw = URL_SAFE_NO_PAD.decode(h).map_err(|_| ErrorKind::MalformedToken)?;
+    let header: serde_json::Map<String, Value> = serde_json::from_slice(&raw).map_err(|_| ErrorKind::MalformedToken)?;
+    let alg_name = header.get("alg").and_then(Value::as_str).ok_or(ErrorKind::MalformedToken)?;
     let alg = alg_name
         .parse::<Algorithm>()
         .ok()
@@ -264,14 +248,8 @@ pub fn inspect_header(token: &str, validation: &Validation) -> Result<CheckedHea
             return Err(ErrorKind::WrongTokenType.into());
         }
     }
-    let kid = header
-        .get("kid")
-        .and_then(Value::as_str)
-        .ok_or(ErrorKind::UnknownKey)?;
-    Ok(CheckedHeader {
-        alg,
-        kid: kid.to_owned(),
-    })
+    let kid = header.get("kid").and_then(Value::as_str).ok_or(ErrorKind::UnknownKey)?;
+    Ok(CheckedHeader { alg, kid: kid.to_owned() })
 }
 
 fn check_times(c: &AccessClaims, now: i64, leeway: i64) -> Result<()> {
@@ -292,9 +270,7 @@ fn map_jwt_error(e: jsonwebtoken::errors::Error) -> crate::Error {
         J::InvalidAudience => ErrorKind::InvalidAudience,
         J::ExpiredSignature => ErrorKind::Expired,
         J::ImmatureSignature => ErrorKind::NotYetValid,
-        J::InvalidAlgorithm | J::InvalidAlgorithmName => {
-            ErrorKind::AlgorithmNotAllowed(String::new())
-        }
+        J::InvalidAlgorithm | J::InvalidAlgorithmName => ErrorKind::AlgorithmNotAllowed(String::new()),
         _ => ErrorKind::MalformedToken,
     }
     .into()

@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use gatehouse_core::{
-    AccessClaims, Algorithm, Audience, Error, ErrorKind, ManualClock, SigningKey, TokenSigner,
-    TokenVerifier, Validation,
+    AccessClaims, Algorithm, Audience, Error, ErrorKind, ManualClock, SigningKey, TokenSigner, TokenVerifier,
+    Validation,
 };
 use jsonwebtoken::EncodingKey;
 use serde_json::{json, Value};
@@ -29,12 +29,7 @@ const LEEWAY: i64 = 30;
 const HMAC_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-gatehouse";
 
 const ASYMMETRIC: [Algorithm; 3] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
-const ALL: [Algorithm; 4] = [
-    Algorithm::RS256,
-    Algorithm::ES256,
-    Algorithm::EdDSA,
-    Algorithm::HS256,
-];
+const ALL: [Algorithm; 4] = [Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS256];
 
 /// One cached key per algorithm (RSA generation is slow).
 fn key(alg: Algorithm) -> Arc<SigningKey> {
@@ -112,10 +107,7 @@ fn validation(algs: &[Algorithm]) -> Validation {
 
 /// A verifier pinning exactly `key`'s algorithm and knowing only `key`.
 fn verifier_for(key: &SigningKey) -> TokenVerifier {
-    TokenVerifier::new(
-        validation(&[key.algorithm()]),
-        [key.verifying_key().clone()],
-    )
+    TokenVerifier::new(validation(&[key.algorithm()]), [key.verifying_key().clone()])
 }
 
 fn clock() -> ManualClock {
@@ -146,12 +138,7 @@ fn std_header(key: &SigningKey) -> Value {
 
 /// Builds `b64(header).b64(claims)` and signs it with `enc` under `alg`, exactly as an
 /// attacker holding `enc` would. The header is taken verbatim, whatever it claims.
-fn forge(
-    header: &Value,
-    claims: &Value,
-    enc: &EncodingKey,
-    alg: jsonwebtoken::Algorithm,
-) -> String {
+fn forge(header: &Value, claims: &Value, enc: &EncodingKey, alg: jsonwebtoken::Algorithm) -> String {
     let input = format!("{}.{}", b64_json(header), b64_json(claims));
     let sig = jsonwebtoken::crypto::sign(input.as_bytes(), enc, alg).unwrap();
     format!("{input}.{sig}")
@@ -165,12 +152,7 @@ fn forge_with(key: &SigningKey, header: &Value, claims: &Value) -> String {
 /// Signs two raw (already encoded, possibly garbage) segments genuinely with `key`.
 fn sign_raw(key: &SigningKey, header_seg: &str, claims_seg: &str) -> String {
     let input = format!("{header_seg}.{claims_seg}");
-    let sig = jsonwebtoken::crypto::sign(
-        input.as_bytes(),
-        &encoding_key(key),
-        jwt_alg(key.algorithm()),
-    )
-    .unwrap();
+    let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &encoding_key(key), jwt_alg(key.algorithm())).unwrap();
     format!("{input}.{sig}")
 }
 
@@ -221,21 +203,14 @@ fn forged_token_with_genuine_key_and_standard_header_verifies() {
     for alg in ALL {
         let k = key(alg);
         let token = forge_with(&k, &std_header(&k), &claims_json());
-        assert_eq!(
-            expect_ok(verify(&verifier_for(&k), &token)),
-            claims(),
-            "{alg}"
-        );
+        assert_eq!(expect_ok(verify(&verifier_for(&k), &token)), claims(), "{alg}");
     }
 }
 
 #[test]
 fn verifier_with_several_pinned_algorithms_picks_the_right_key() {
     let keys: Vec<_> = ALL.iter().map(|a| key(*a)).collect();
-    let verifier = TokenVerifier::new(
-        validation(&ALL),
-        keys.iter().map(|k| k.verifying_key().clone()),
-    );
+    let verifier = TokenVerifier::new(validation(&ALL), keys.iter().map(|k| k.verifying_key().clone()));
     for k in &keys {
         assert_eq!(expect_ok(verify(&verifier, &sign(k, &claims()))), claims());
     }
@@ -299,11 +274,7 @@ fn missing_or_non_string_alg_is_malformed() {
         json!({"alg": ["EdDSA"], "typ": "at+jwt", "kid": k.kid()}),
     ] {
         let token = replace_segment(&sign(&k, &claims()), 0, &b64_json(&header));
-        expect_err(
-            verify(&verifier_for(&k), &token),
-            &ErrorKind::MalformedToken,
-            "malformed",
-        );
+        expect_err(verify(&verifier_for(&k), &token), &ErrorKind::MalformedToken, "malformed");
     }
 }
 
@@ -315,11 +286,7 @@ fn missing_or_non_string_alg_is_malformed() {
 fn rsa_public_material(k: &SigningKey) -> Vec<Vec<u8>> {
     let jwk = k.verifying_key().jwk().unwrap();
     let n = jwk["n"].as_str().unwrap();
-    vec![
-        n.as_bytes().to_vec(),
-        URL_SAFE_NO_PAD.decode(n).unwrap(),
-        jwk.to_string().into_bytes(),
-    ]
+    vec![n.as_bytes().to_vec(), URL_SAFE_NO_PAD.decode(n).unwrap(), jwk.to_string().into_bytes()]
 }
 
 #[test]
@@ -328,12 +295,7 @@ fn hs256_signed_with_rsa_public_key_is_refused_by_rs256_verifier() {
     let verifier = verifier_for(&rsa);
     let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": rsa.kid()});
     for secret in rsa_public_material(&rsa) {
-        let token = forge(
-            &header,
-            &claims_json(),
-            &EncodingKey::from_secret(&secret),
-            jsonwebtoken::Algorithm::HS256,
-        );
+        let token = forge(&header, &claims_json(), &EncodingKey::from_secret(&secret), jsonwebtoken::Algorithm::HS256);
         expect_err(
             verify(&verifier, &token),
             &ErrorKind::AlgorithmNotAllowed("HS256".to_owned()),
@@ -353,33 +315,18 @@ fn hs256_signed_with_rsa_public_key_is_refused_even_when_hs256_is_pinned() {
     );
     let header = json!({"alg": "HS256", "typ": "at+jwt", "kid": rsa.kid()});
     for secret in rsa_public_material(&rsa) {
-        let token = forge(
-            &header,
-            &claims_json(),
-            &EncodingKey::from_secret(&secret),
-            jsonwebtoken::Algorithm::HS256,
-        );
-        expect_err(
-            verify(&verifier, &token),
-            &ErrorKind::UnknownKey,
-            "unknown_key",
-        );
+        let token = forge(&header, &claims_json(), &EncodingKey::from_secret(&secret), jsonwebtoken::Algorithm::HS256);
+        expect_err(verify(&verifier, &token), &ErrorKind::UnknownKey, "unknown_key");
     }
     // Control: the genuine HS256 key still works in this verifier.
-    assert_eq!(
-        expect_ok(verify(&verifier, &sign(&hs, &claims()))),
-        claims()
-    );
+    assert_eq!(expect_ok(verify(&verifier, &sign(&hs, &claims()))), claims());
 }
 
 #[test]
 fn header_alg_not_matching_the_kids_key_is_unknown_key() {
     // Every ordered pair of distinct algorithms: header says `signer`'s alg and carries the
     // kid of `victim`; the token is genuinely signed by `signer`. All algorithms pinned.
-    let verifier = TokenVerifier::new(
-        validation(&ALL),
-        ALL.iter().map(|a| key(*a).verifying_key().clone()),
-    );
+    let verifier = TokenVerifier::new(validation(&ALL), ALL.iter().map(|a| key(*a).verifying_key().clone()));
     for victim in ALL {
         for signer in ALL {
             if victim == signer {
@@ -388,11 +335,7 @@ fn header_alg_not_matching_the_kids_key_is_unknown_key() {
             let (v, s) = (key(victim), key(signer));
             let header = json!({"alg": signer.as_str(), "typ": "at+jwt", "kid": v.kid()});
             let token = forge_with(&s, &header, &claims_json());
-            expect_err(
-                verify(&verifier, &token),
-                &ErrorKind::UnknownKey,
-                "unknown_key",
-            );
+            expect_err(verify(&verifier, &token), &ErrorKind::UnknownKey, "unknown_key");
         }
     }
 }
@@ -407,11 +350,7 @@ fn es256_header_with_rs256_kid_is_unknown_key() {
     );
     let header = json!({"alg": "ES256", "typ": "at+jwt", "kid": rsa.kid()});
     let token = forge_with(&ec, &header, &claims_json());
-    expect_err(
-        verify(&verifier, &token),
-        &ErrorKind::UnknownKey,
-        "unknown_key",
-    );
+    expect_err(verify(&verifier, &token), &ErrorKind::UnknownKey, "unknown_key");
 }
 
 #[test]
@@ -419,10 +358,8 @@ fn token_of_an_unpinned_algorithm_is_refused_even_if_its_key_is_supplied() {
     // The verifier pins RS256 only; the EdDSA key handed to it must be ignored.
     let rsa = key(Algorithm::RS256);
     let ed = key(Algorithm::EdDSA);
-    let verifier = TokenVerifier::new(
-        validation(&[Algorithm::RS256]),
-        [rsa.verifying_key().clone(), ed.verifying_key().clone()],
-    );
+    let verifier =
+        TokenVerifier::new(validation(&[Algorithm::RS256]), [rsa.verifying_key().clone(), ed.verifying_key().clone()]);
     assert!(!verifier.knows_kid(ed.kid()));
     expect_err(
         verify(&verifier, &sign(&ed, &claims())),
@@ -439,13 +376,7 @@ fn forbidden_params(k: &SigningKey) -> Vec<(&'static str, Value)> {
     vec![
         ("jku", json!("https://evil.example.test/jwks.json")),
         ("x5u", json!("https://evil.example.test/cert.pem")),
-        (
-            "jwk",
-            k.verifying_key()
-                .jwk()
-                .cloned()
-                .unwrap_or(json!({"kty": "oct", "k": "AAAA"})),
-        ),
+        ("jwk", k.verifying_key().jwk().cloned().unwrap_or(json!({"kty": "oct", "k": "AAAA"}))),
         ("x5c", json!(["MIIBszCCAVmgAwIBAgIUAAAA"])),
         ("crit", json!(["exp"])),
     ]
@@ -460,11 +391,7 @@ fn forbidden_header_params_are_refused_despite_a_genuine_signature() {
             let mut header = std_header(&k);
             header[name] = value;
             let token = forge_with(&k, &header, &claims_json());
-            expect_err(
-                verify(&verifier, &token),
-                &ErrorKind::ForbiddenHeader(name),
-                "forbidden_header",
-            );
+            expect_err(verify(&verifier, &token), &ErrorKind::ForbiddenHeader(name), "forbidden_header");
         }
     }
 }
@@ -478,11 +405,7 @@ fn embedded_attacker_jwk_is_refused() {
         let mut header = std_header(&victim);
         header["jwk"] = attacker.verifying_key().jwk().unwrap().clone();
         let token = forge_with(&attacker, &header, &claims_json());
-        expect_err(
-            verify(&verifier_for(&victim), &token),
-            &ErrorKind::ForbiddenHeader("jwk"),
-            "forbidden_header",
-        );
+        expect_err(verify(&verifier_for(&victim), &token), &ErrorKind::ForbiddenHeader("jwk"), "forbidden_header");
     }
 }
 
@@ -493,11 +416,7 @@ fn forbidden_header_with_null_value_is_still_refused() {
         let mut header = std_header(&k);
         header[name] = Value::Null;
         let token = forge_with(&k, &header, &claims_json());
-        expect_err(
-            verify(&verifier_for(&k), &token),
-            &ErrorKind::ForbiddenHeader(name),
-            "forbidden_header",
-        );
+        expect_err(verify(&verifier_for(&k), &token), &ErrorKind::ForbiddenHeader(name), "forbidden_header");
     }
 }
 
@@ -510,30 +429,16 @@ fn wrong_or_missing_typ_is_refused() {
     for alg in ALL {
         let k = key(alg);
         let verifier = verifier_for(&k);
-        for typ in [
-            json!("JWT"),
-            json!("jwt"),
-            json!("id_token+jwt"),
-            json!(""),
-            json!(null),
-        ] {
+        for typ in [json!("JWT"), json!("jwt"), json!("id_token+jwt"), json!(""), json!(null)] {
             let mut header = std_header(&k);
             header["typ"] = typ.clone();
             let token = forge_with(&k, &header, &claims_json());
-            expect_err(
-                verify(&verifier, &token),
-                &ErrorKind::WrongTokenType,
-                "wrong_token_type",
-            );
+            expect_err(verify(&verifier, &token), &ErrorKind::WrongTokenType, "wrong_token_type");
         }
         let mut header = std_header(&k);
         header.as_object_mut().unwrap().remove("typ");
         let token = forge_with(&k, &header, &claims_json());
-        expect_err(
-            verify(&verifier, &token),
-            &ErrorKind::WrongTokenType,
-            "wrong_token_type",
-        );
+        expect_err(verify(&verifier, &token), &ErrorKind::WrongTokenType, "wrong_token_type");
     }
 }
 
@@ -545,11 +450,7 @@ fn jsonwebtoken_default_header_typ_jwt_is_refused() {
         let mut header = jsonwebtoken::Header::new(jwt_alg(alg));
         header.kid = Some(k.kid().to_owned());
         let token = jsonwebtoken::encode(&header, &claims(), &encoding_key(&k)).unwrap();
-        expect_err(
-            verify(&verifier_for(&k), &token),
-            &ErrorKind::WrongTokenType,
-            "wrong_token_type",
-        );
+        expect_err(verify(&verifier_for(&k), &token), &ErrorKind::WrongTokenType, "wrong_token_type");
     }
 }
 
@@ -561,11 +462,7 @@ fn equivalent_typ_spellings_are_accepted() {
             let mut header = std_header(&k);
             header["typ"] = json!(typ);
             let token = forge_with(&k, &header, &claims_json());
-            assert_eq!(
-                expect_ok(verify(&verifier_for(&k), &token)),
-                claims(),
-                "{alg} typ {typ:?}"
-            );
+            assert_eq!(expect_ok(verify(&verifier_for(&k), &token)), claims(), "{alg} typ {typ:?}");
         }
     }
 }
@@ -612,27 +509,15 @@ fn manual_clock_advance_expires_a_token() {
     let clock = clock();
     expect_ok(verifier.verify(&token, &clock));
     clock.advance(TTL + LEEWAY + 1);
-    expect_err(
-        verifier.verify(&token, &clock),
-        &ErrorKind::Expired,
-        "expired",
-    );
+    expect_err(verifier.verify(&token, &clock), &ErrorKind::Expired, "expired");
 }
 
 #[test]
 fn token_already_expired_when_signed_is_refused() {
     for alg in ALL {
         let k = key(alg);
-        let c = AccessClaims {
-            iat: NOW - 3_600,
-            exp: NOW - LEEWAY - 1,
-            ..claims()
-        };
-        expect_err(
-            verify(&verifier_for(&k), &sign(&k, &c)),
-            &ErrorKind::Expired,
-            "expired",
-        );
+        let c = AccessClaims { iat: NOW - 3_600, exp: NOW - LEEWAY - 1, ..claims() };
+        expect_err(verify(&verifier_for(&k), &sign(&k, &c)), &ErrorKind::Expired, "expired");
     }
 }
 
@@ -642,24 +527,13 @@ fn nbf_in_the_future_beyond_leeway_is_not_yet_valid() {
         let k = key(alg);
         let verifier = verifier_for(&k);
         let at_nbf = |nbf: i64| {
-            let c = AccessClaims {
-                nbf: Some(nbf),
-                ..claims()
-            };
+            let c = AccessClaims { nbf: Some(nbf), ..claims() };
             verify(&verifier, &sign(&k, &c))
         };
         expect_ok(at_nbf(NOW));
         expect_ok(at_nbf(NOW + LEEWAY));
-        expect_err(
-            at_nbf(NOW + LEEWAY + 1),
-            &ErrorKind::NotYetValid,
-            "not_yet_valid",
-        );
-        expect_err(
-            at_nbf(NOW + 3_600),
-            &ErrorKind::NotYetValid,
-            "not_yet_valid",
-        );
+        expect_err(at_nbf(NOW + LEEWAY + 1), &ErrorKind::NotYetValid, "not_yet_valid");
+        expect_err(at_nbf(NOW + 3_600), &ErrorKind::NotYetValid, "not_yet_valid");
     }
 }
 
@@ -669,24 +543,12 @@ fn iat_in_the_future_beyond_leeway_is_not_yet_valid() {
         let k = key(alg);
         let verifier = verifier_for(&k);
         let at_iat = |iat: i64| {
-            let c = AccessClaims {
-                iat,
-                exp: iat + TTL,
-                ..claims()
-            };
+            let c = AccessClaims { iat, exp: iat + TTL, ..claims() };
             verify(&verifier, &sign(&k, &c))
         };
         expect_ok(at_iat(NOW + LEEWAY));
-        expect_err(
-            at_iat(NOW + LEEWAY + 1),
-            &ErrorKind::NotYetValid,
-            "not_yet_valid",
-        );
-        expect_err(
-            at_iat(NOW + 86_400),
-            &ErrorKind::NotYetValid,
-            "not_yet_valid",
-        );
+        expect_err(at_iat(NOW + LEEWAY + 1), &ErrorKind::NotYetValid, "not_yet_valid");
+        expect_err(at_iat(NOW + 86_400), &ErrorKind::NotYetValid, "not_yet_valid");
     }
 }
 
@@ -697,11 +559,7 @@ fn clock_before_issue_time_is_not_yet_valid() {
     let token = sign(&k, &claims());
     let clock = clock();
     clock.set(NOW - LEEWAY - 1);
-    expect_err(
-        verifier.verify(&token, &clock),
-        &ErrorKind::NotYetValid,
-        "not_yet_valid",
-    );
+    expect_err(verifier.verify(&token, &clock), &ErrorKind::NotYetValid, "not_yet_valid");
     clock.advance(1);
     expect_ok(verifier.verify(&token, &clock));
 }
@@ -712,11 +570,7 @@ fn missing_exp_is_refused() {
     let mut c = claims_json();
     c.as_object_mut().unwrap().remove("exp");
     let token = forge_with(&k, &std_header(&k), &c);
-    expect_err(
-        verify(&verifier_for(&k), &token),
-        &ErrorKind::MalformedToken,
-        "malformed",
-    );
+    expect_err(verify(&verifier_for(&k), &token), &ErrorKind::MalformedToken, "malformed");
 }
 
 // ---------------------------------------------------------------------------
@@ -727,21 +581,9 @@ fn missing_exp_is_refused() {
 fn wrong_issuer_is_refused() {
     for alg in ALL {
         let k = key(alg);
-        for iss in [
-            "https://evil.example.test",
-            "https://auth.example.test/",
-            "HTTPS://AUTH.EXAMPLE.TEST",
-            "",
-        ] {
-            let c = AccessClaims {
-                iss: iss.to_owned(),
-                ..claims()
-            };
-            expect_err(
-                verify(&verifier_for(&k), &sign(&k, &c)),
-                &ErrorKind::InvalidIssuer,
-                "invalid_issuer",
-            );
+        for iss in ["https://evil.example.test", "https://auth.example.test/", "HTTPS://AUTH.EXAMPLE.TEST", ""] {
+            let c = AccessClaims { iss: iss.to_owned(), ..claims() };
+            expect_err(verify(&verifier_for(&k), &sign(&k, &c)), &ErrorKind::InvalidIssuer, "invalid_issuer");
         }
     }
 }
@@ -752,19 +594,11 @@ fn issuer_as_array_or_missing_is_refused() {
     let mut c = claims_json();
     c["iss"] = json!([ISS, "https://evil.example.test"]);
     let token = forge_with(&k, &std_header(&k), &c);
-    expect_err(
-        verify(&verifier_for(&k), &token),
-        &ErrorKind::MalformedToken,
-        "malformed",
-    );
+    expect_err(verify(&verifier_for(&k), &token), &ErrorKind::MalformedToken, "malformed");
     let mut c = claims_json();
     c.as_object_mut().unwrap().remove("iss");
     let token = forge_with(&k, &std_header(&k), &c);
-    expect_err(
-        verify(&verifier_for(&k), &token),
-        &ErrorKind::MalformedToken,
-        "malformed",
-    );
+    expect_err(verify(&verifier_for(&k), &token), &ErrorKind::MalformedToken, "malformed");
 }
 
 #[test]
@@ -775,21 +609,11 @@ fn wrong_audience_is_refused() {
         for aud in [
             Audience::One("https://other.example.test".to_owned()),
             Audience::One(format!("{AUD}/")),
-            Audience::Many(vec![
-                "https://other.example.test".to_owned(),
-                "https://third.example.test".to_owned(),
-            ]),
+            Audience::Many(vec!["https://other.example.test".to_owned(), "https://third.example.test".to_owned()]),
             Audience::Many(vec![]),
         ] {
-            let c = AccessClaims {
-                aud: aud.clone(),
-                ..claims()
-            };
-            expect_err(
-                verify(&verifier, &sign(&k, &c)),
-                &ErrorKind::InvalidAudience,
-                "invalid_audience",
-            );
+            let c = AccessClaims { aud: aud.clone(), ..claims() };
+            expect_err(verify(&verifier, &sign(&k, &c)), &ErrorKind::InvalidAudience, "invalid_audience");
         }
     }
 }
@@ -799,10 +623,7 @@ fn audience_array_containing_ours_is_accepted() {
     for alg in ALL {
         let k = key(alg);
         let c = AccessClaims {
-            aud: Audience::Many(vec![
-                "https://other.example.test".to_owned(),
-                AUD.to_owned(),
-            ]),
+            aud: Audience::Many(vec!["https://other.example.test".to_owned(), AUD.to_owned()]),
             ..claims()
         };
         assert_eq!(expect_ok(verify(&verifier_for(&k), &sign(&k, &c))), c);
@@ -816,14 +637,7 @@ fn missing_audience_is_refused() {
     c.as_object_mut().unwrap().remove("aud");
     let token = forge_with(&k, &std_header(&k), &c);
     let err = verify(&verifier_for(&k), &token).unwrap_err();
-    assert!(
-        matches!(
-            err.kind(),
-            ErrorKind::MalformedToken | ErrorKind::InvalidAudience
-        ),
-        "got {:?}",
-        err.kind()
-    );
+    assert!(matches!(err.kind(), ErrorKind::MalformedToken | ErrorKind::InvalidAudience), "got {:?}", err.kind());
 }
 
 // ---------------------------------------------------------------------------
@@ -846,11 +660,7 @@ fn modified_claims_with_original_signature_are_refused() {
             let mut c = claims_json();
             tamper(&mut c);
             let token = replace_segment(&genuine, 1, &b64_json(&c));
-            expect_err(
-                verify(&verifier, &token),
-                &ErrorKind::InvalidSignature,
-                "bad_signature",
-            );
+            expect_err(verify(&verifier, &token), &ErrorKind::InvalidSignature, "bad_signature");
         }
     }
 }
@@ -863,11 +673,7 @@ fn modified_header_with_original_signature_is_refused() {
         let mut header = std_header(&k);
         header["cty"] = json!("x");
         let token = replace_segment(&genuine, 0, &b64_json(&header));
-        expect_err(
-            verify(&verifier_for(&k), &token),
-            &ErrorKind::InvalidSignature,
-            "bad_signature",
-        );
+        expect_err(verify(&verifier_for(&k), &token), &ErrorKind::InvalidSignature, "bad_signature");
     }
 }
 
@@ -880,11 +686,7 @@ fn flipped_signature_character_is_refused() {
         // The first character carries six significant bits, so any swap stays valid base64url.
         let first = if sig.starts_with('A') { "B" } else { "A" };
         let token = replace_segment(&genuine, 2, &format!("{first}{}", &sig[1..]));
-        expect_err(
-            verify(&verifier_for(&k), &token),
-            &ErrorKind::InvalidSignature,
-            "bad_signature",
-        );
+        expect_err(verify(&verifier_for(&k), &token), &ErrorKind::InvalidSignature, "bad_signature");
     }
 }
 
@@ -893,20 +695,10 @@ fn signature_spliced_from_another_token_is_refused() {
     for alg in ALL {
         let k = key(alg);
         let a = sign(&k, &claims());
-        let b = sign(
-            &k,
-            &AccessClaims {
-                scope: "admin".to_owned(),
-                ..claims()
-            },
-        );
+        let b = sign(&k, &AccessClaims { scope: "admin".to_owned(), ..claims() });
         let sig_a = a.rsplit('.').next().unwrap();
         let token = replace_segment(&b, 2, sig_a);
-        expect_err(
-            verify(&verifier_for(&k), &token),
-            &ErrorKind::InvalidSignature,
-            "bad_signature",
-        );
+        expect_err(verify(&verifier_for(&k), &token), &ErrorKind::InvalidSignature, "bad_signature");
     }
 }
 
@@ -915,18 +707,11 @@ fn empty_or_zero_signature_is_refused() {
     for alg in ALL {
         let k = key(alg);
         let genuine = sign(&k, &claims());
-        let sig_len = URL_SAFE_NO_PAD
-            .decode(genuine.rsplit('.').next().unwrap())
-            .unwrap()
-            .len();
+        let sig_len = URL_SAFE_NO_PAD.decode(genuine.rsplit('.').next().unwrap()).unwrap().len();
         // Includes the ECDSA r = s = 0 "psychic signature" (CVE-2022-21449) for ES256.
         for sig in [String::new(), b64(&vec![0u8; sig_len])] {
             let token = replace_segment(&genuine, 2, &sig);
-            expect_err(
-                verify(&verifier_for(&k), &token),
-                &ErrorKind::InvalidSignature,
-                "bad_signature",
-            );
+            expect_err(verify(&verifier_for(&k), &token), &ErrorKind::InvalidSignature, "bad_signature");
         }
     }
 }
@@ -952,11 +737,7 @@ fn token_from_another_key_with_the_same_kid_is_refused() {
         );
         assert_eq!(impostor.kid(), victim.kid());
         let token = sign(&impostor, &claims());
-        expect_err(
-            verify(&verifier_for(&victim), &token),
-            &ErrorKind::InvalidSignature,
-            "bad_signature",
-        );
+        expect_err(verify(&verifier_for(&victim), &token), &ErrorKind::InvalidSignature, "bad_signature");
     }
 }
 
@@ -970,11 +751,7 @@ fn hs256_token_from_another_secret_with_the_same_kid_is_refused() {
         &EncodingKey::from_secret(&other_secret),
         jsonwebtoken::Algorithm::HS256,
     );
-    expect_err(
-        verify(&verifier_for(&victim), &token),
-        &ErrorKind::InvalidSignature,
-        "bad_signature",
-    );
+    expect_err(verify(&verifier_for(&victim), &token), &ErrorKind::InvalidSignature, "bad_signature");
 }
 
 #[test]
@@ -982,9 +759,7 @@ fn hs256_kid_does_not_reveal_the_secret_and_differs_per_secret() {
     let a = SigningKey::hmac(&[1u8; 32]).unwrap();
     let b = SigningKey::hmac(&[2u8; 32]).unwrap();
     assert_ne!(a.kid(), b.kid());
-    assert!(!key(Algorithm::HS256)
-        .kid()
-        .contains(std::str::from_utf8(HMAC_SECRET).unwrap()));
+    assert!(!key(Algorithm::HS256).kid().contains(std::str::from_utf8(HMAC_SECRET).unwrap()));
     assert!(key(Algorithm::HS256).verifying_key().jwk().is_none());
     assert!(key(Algorithm::HS256).private_pem().is_none());
 }
@@ -997,23 +772,12 @@ fn hs256_kid_does_not_reveal_the_secret_and_differs_per_secret() {
 fn oversized_token_is_refused_before_parsing() {
     for alg in ALL {
         let k = key(alg);
-        let huge = AccessClaims {
-            scope: "s ".repeat(5_000),
-            ..claims()
-        };
+        let huge = AccessClaims { scope: "s ".repeat(5_000), ..claims() };
         let token = sign(&k, &huge);
         assert!(token.len() > 8192);
-        expect_err(
-            verify(&verifier_for(&k), &token),
-            &ErrorKind::TokenTooLarge,
-            "token_too_large",
-        );
+        expect_err(verify(&verifier_for(&k), &token), &ErrorKind::TokenTooLarge, "token_too_large");
         // Garbage that is merely long is refused for its size, not its shape.
-        expect_err(
-            verify(&verifier_for(&k), &"A".repeat(8193)),
-            &ErrorKind::TokenTooLarge,
-            "token_too_large",
-        );
+        expect_err(verify(&verifier_for(&k), &"A".repeat(8193)), &ErrorKind::TokenTooLarge, "token_too_large");
     }
 }
 
@@ -1027,11 +791,7 @@ fn max_token_len_boundary_is_exact() {
         TokenVerifier::new(v, [k.verifying_key().clone()]).verify(&token, &clock())
     };
     expect_ok(with_max(token.len()));
-    expect_err(
-        with_max(token.len() - 1),
-        &ErrorKind::TokenTooLarge,
-        "token_too_large",
-    );
+    expect_err(with_max(token.len() - 1), &ErrorKind::TokenTooLarge, "token_too_large");
 }
 
 #[test]
@@ -1064,11 +824,7 @@ fn malformed_tokens_are_refused() {
             format!("{h}.{c}.***"),
         ];
         for token in cases {
-            expect_err(
-                verify(&verifier, &token),
-                &ErrorKind::MalformedToken,
-                "malformed",
-            );
+            expect_err(verify(&verifier, &token), &ErrorKind::MalformedToken, "malformed");
         }
     }
 }
@@ -1087,11 +843,7 @@ fn header_as_standard_base64_with_padding_is_malformed() {
         header["x"] = json!(pad.clone());
     }
     let token = replace_segment(&genuine, 0, &STANDARD.encode(header.to_string()));
-    expect_err(
-        verify(&verifier_for(&k), &token),
-        &ErrorKind::MalformedToken,
-        "malformed",
-    );
+    expect_err(verify(&verifier_for(&k), &token), &ErrorKind::MalformedToken, "malformed");
 }
 
 // ---------------------------------------------------------------------------
@@ -1102,20 +854,11 @@ fn header_as_standard_base64_with_padding_is_malformed() {
 fn unknown_kid_is_refused() {
     for alg in ALL {
         let k = key(alg);
-        for kid in [
-            json!("nope"),
-            json!(""),
-            json!(format!("{} ", k.kid())),
-            json!("../../etc/passwd"),
-        ] {
+        for kid in [json!("nope"), json!(""), json!(format!("{} ", k.kid())), json!("../../etc/passwd")] {
             let mut header = std_header(&k);
             header["kid"] = kid;
             let token = forge_with(&k, &header, &claims_json());
-            expect_err(
-                verify(&verifier_for(&k), &token),
-                &ErrorKind::UnknownKey,
-                "unknown_key",
-            );
+            expect_err(verify(&verifier_for(&k), &token), &ErrorKind::UnknownKey, "unknown_key");
         }
     }
 }
@@ -1127,20 +870,12 @@ fn missing_or_non_string_kid_is_refused() {
         let mut header = std_header(&k);
         header.as_object_mut().unwrap().remove("kid");
         let token = forge_with(&k, &header, &claims_json());
-        expect_err(
-            verify(&verifier_for(&k), &token),
-            &ErrorKind::UnknownKey,
-            "unknown_key",
-        );
+        expect_err(verify(&verifier_for(&k), &token), &ErrorKind::UnknownKey, "unknown_key");
         for kid in [json!(null), json!(7), json!([k.kid()])] {
             let mut header = std_header(&k);
             header["kid"] = kid;
             let token = forge_with(&k, &header, &claims_json());
-            expect_err(
-                verify(&verifier_for(&k), &token),
-                &ErrorKind::UnknownKey,
-                "unknown_key",
-            );
+            expect_err(verify(&verifier_for(&k), &token), &ErrorKind::UnknownKey, "unknown_key");
         }
     }
 }
@@ -1154,11 +889,7 @@ fn kid_of_a_key_the_verifier_does_not_hold_is_refused() {
             Algorithm::HS256 => Arc::new(SigningKey::hmac(&[9u8; 48]).unwrap()),
             other => Arc::new(SigningKey::generate(other).unwrap()),
         };
-        expect_err(
-            verify(&verifier_for(&k), &sign(&stranger, &claims())),
-            &ErrorKind::UnknownKey,
-            "unknown_key",
-        );
+        expect_err(verify(&verifier_for(&k), &sign(&stranger, &claims())), &ErrorKind::UnknownKey, "unknown_key");
     }
 }
 
@@ -1170,11 +901,7 @@ fn kid_of_a_key_the_verifier_does_not_hold_is_refused() {
 fn short_hmac_secret_is_refused() {
     for len in [0usize, 1, 16, 31] {
         let err = SigningKey::hmac(&vec![0x42u8; len]).unwrap_err();
-        assert!(
-            matches!(err.kind(), ErrorKind::WeakSecret(_)),
-            "len {len}: got {:?}",
-            err.kind()
-        );
+        assert!(matches!(err.kind(), ErrorKind::WeakSecret(_)), "len {len}: got {:?}", err.kind());
         assert_eq!(err.reason(), "weak_secret");
     }
     for len in [32usize, 64] {
@@ -1186,10 +913,6 @@ fn short_hmac_secret_is_refused() {
 #[test]
 fn hs256_cannot_be_generated_as_an_asymmetric_key() {
     let err = SigningKey::generate(Algorithm::HS256).unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::InvalidKey(_)),
-        "{:?}",
-        err.kind()
-    );
+    assert!(matches!(err.kind(), ErrorKind::InvalidKey(_)), "{:?}", err.kind());
     assert_eq!(err.reason(), "invalid_key");
 }

@@ -69,10 +69,7 @@ pub fn password_problem(password: &str, username: &str) -> Option<String> {
     if COMMON.contains(&lower.as_str()) {
         return Some("is too common".into());
     }
-    if lower
-        .chars()
-        .all(|c| c == lower.chars().next().unwrap_or(' '))
-    {
+    if lower.chars().all(|c| c == lower.chars().next().unwrap_or(' ')) {
         return Some("is too repetitive".into());
     }
     if username_key(password) == username_key(username) {
@@ -103,9 +100,7 @@ pub fn check_password(field: &str, password: &str, username: &str) -> Result<(),
 /// 422 on `email`.
 pub fn check_email(email: &str) -> Result<(), ApiError> {
     let ok = email.len() <= 254
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && email.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
         && !email.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(())
@@ -226,10 +221,7 @@ pub async fn create_user(
     if store.user_by_key(&key).await?.is_some() {
         return Err(ApiError::Conflict("username already exists".into()));
     }
-    let hash = hasher
-        .hash(input.password)
-        .await?
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let hash = hasher.hash(input.password).await?.map_err(|e| ApiError::Internal(e.into()))?;
     let mut roles_dedup: Vec<String> = Vec::new();
     for r in roles {
         if !roles_dedup.contains(&r) {
@@ -249,9 +241,7 @@ pub async fn create_user(
         tokens_valid_after: 0,
     };
     store.create_user(&user).await.map_err(|e| match e {
-        gatehouse_store::StoreError::Conflict(_) => {
-            ApiError::Conflict("username already exists".into())
-        }
+        gatehouse_store::StoreError::Conflict(_) => ApiError::Conflict("username already exists".into()),
         other => other.into(),
     })?;
     Ok(user)

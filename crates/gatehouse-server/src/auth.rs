@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use gatehouse_axum::{AuthError, Authenticator, BoxFuture, Credential};
-use gatehouse_core::{Clock, ErrorKind, Principal};
+use gatehouse_core::{Clock, CredentialKind, ErrorKind, Principal, ScopeSet, Subject};
+use gatehouse_store::Storage;
 
-use crate::{keys::KeyManager, revocation::Revocations};
+use crate::{keys::KeyManager, revocation::Revocations, roles::RoleGraph, secrets::hash_secret};
 
 /// Verifies gatehouse access tokens and applies revocation.
 #[derive(Debug)]
@@ -17,41 +18,71 @@ pub struct ServerAuthenticator {
     pub revocations: Arc<Revocations>,
     /// Clock.
     pub clock: Arc<dyn Clock>,
+    /// Storage (API keys and browser sessions are looked up there).
+    pub store: Arc<dyn Storage>,
 }
 
 impl ServerAuthenticator {
     async fn bearer(&self, token: &str) -> Result<Principal, AuthError> {
-        let mut result = self
-            .keys
-            .current()
-            .verifier
-            .verify(token, self.clock.as_ref());
-        if matches!(&result, Err(e) if *e.kind() == ErrorKind::UnknownKey)
-            && self.keys.reload_if_stale().await
-        {
-            result = self
-                .keys
-                .current()
-                .verifier
-                .verify(token, self.clock.as_ref());
+        let mut result = self.keys.current().verifier.verify(token, self.clock.as_ref());
+        if matches!(&result, Err(e) if *e.kind() == ErrorKind::UnknownKey) && self.keys.reload_if_stale().await {
+            result = self.keys.current().verifier.verify(token, self.clock.as_ref());
         }
         let claims = result.map_err(|e| AuthError::invalid(e.reason()))?;
         let principal = Principal::from_claims(&claims);
-        self.revocations
-            .check(&principal)
-            .map_err(AuthError::invalid)?;
+        self.revocations.check(&principal).map_err(AuthError::invalid)?;
+        Ok(principal)
+    }
+
+    /// An API key acts with its own scopes, cut to what its owner may do now.
+    async fn api_key(&self, key: &str) -> Result<Principal, AuthError> {
+        if key.len() > 256 || !key.starts_with(crate::routes::account::API_KEY_PREFIX) {
+            return Err(AuthError::invalid("malformed_api_key"));
+        }
+        let now = self.clock.now();
+        let unavailable = |e: gatehouse_store::StoreError| {
+            tracing::warn!(error = %e, "API key lookup failed");
+            AuthError::Unavailable
+        };
+        let record = self.store.api_key_by_hash(&hash_secret(key)).await.map_err(unavailable)?;
+        let Some(k) = record.filter(|k| k.revoked_at.is_none()) else {
+            return Err(AuthError::invalid("unknown_api_key"));
+        };
+        if k.expires_at.is_some_and(|t| t <= now) {
+            return Err(AuthError::invalid("expired"));
+        }
+        let Some(owner) = self.store.user_by_id(&k.user_id).await.map_err(unavailable)?.filter(|u| !u.disabled) else {
+            return Err(AuthError::invalid("account_disabled"));
+        };
+        let roles = RoleGraph::new(self.store.list_roles().await.map_err(unavailable)?);
+        let own: ScopeSet = k.scopes.iter().map(String::as_str).collect();
+        let principal = Principal {
+            subject: Subject::User(owner.id.clone()),
+            scopes: own.intersection(&roles.scopes_for(&owner.roles)),
+            client_id: "api-key".into(),
+            session_id: None,
+            credential_id: Some(format!("apikey:{}", k.id)),
+            issued_at: now,
+            expires_at: k.expires_at.unwrap_or(i64::MAX),
+            kind: CredentialKind::ApiKey,
+        };
+        self.revocations.check(&principal).map_err(AuthError::invalid)?;
+        if k.last_used_at.is_none_or(|t| now - t >= 60) {
+            let store = Arc::clone(&self.store);
+            tokio::spawn(async move {
+                let _ = store.touch_api_key(&k.id, now).await;
+            });
+        }
         Ok(principal)
     }
 }
 
 impl Authenticator for ServerAuthenticator {
-    fn authenticate<'a>(
-        &'a self,
-        credential: Credential<'a>,
-    ) -> BoxFuture<'a, Result<Principal, AuthError>> {
+    fn authenticate<'a>(&'a self, credential: Credential<'a>) -> BoxFuture<'a, Result<Principal, AuthError>> {
         Box::pin(async move {
             match credential {
                 Credential::Bearer(t) => self.bearer(t).await,
+                Credential::ApiKey(k) => self.api_key(k).await,
                 _ => Err(AuthError::Unsupported),
             }
         })

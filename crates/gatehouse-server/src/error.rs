@@ -45,10 +45,7 @@ pub enum ApiError {
 impl ApiError {
     /// A validation error on `field`.
     pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        Self::Validation {
-            field: field.into(),
-            detail: detail.into(),
-        }
+        Self::Validation { field: field.into(), detail: detail.into() }
     }
 }
 
@@ -71,40 +68,25 @@ impl From<PoolBusy> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = match &self {
-            Self::Validation { field, detail } => ErrorBody::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_error",
-                format!("{field}: {detail}"),
-            )
-            .with_field(field.clone()),
-            Self::BadRequest(d) => {
-                ErrorBody::new(StatusCode::BAD_REQUEST, "bad_request", d.clone())
+            Self::Validation { field, detail } => {
+                ErrorBody::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", format!("{field}: {detail}"))
+                    .with_field(field.clone())
             }
+            Self::BadRequest(d) => ErrorBody::new(StatusCode::BAD_REQUEST, "bad_request", d.clone()),
             Self::Forbidden(code, d) => ErrorBody::new(StatusCode::FORBIDDEN, *code, d.clone()),
-            Self::NotFound(what) => ErrorBody::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{what} not found"),
-            ),
+            Self::NotFound(what) => ErrorBody::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
             Self::Conflict(d) => ErrorBody::new(StatusCode::CONFLICT, "conflict", d.clone()),
-            Self::Busy => ErrorBody::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the server is busy; retry shortly",
-            ),
+            Self::Busy => {
+                ErrorBody::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is busy; retry shortly")
+            }
             Self::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
-                ErrorBody::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "an internal error occurred",
-                )
+                ErrorBody::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
             }
         };
         let mut res = body.into_response();
         if matches!(self, Self::Busy) {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res
     }
@@ -125,12 +107,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     fn new(status: StatusCode, error: &'static str, description: impl Into<String>) -> Self {
-        Self {
-            status,
-            error,
-            description: description.into(),
-            retry_after: None,
-        }
+        Self { status, error, description: description.into(), retry_after: None }
     }
 
     /// 400 `invalid_request`.
@@ -140,11 +117,7 @@ impl OAuthError {
 
     /// 400 `invalid_grant` — one body for every bad-credential case.
     pub fn invalid_grant() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "the credentials or grant are invalid, expired or revoked",
-        )
+        Self::new(StatusCode::BAD_REQUEST, "invalid_grant", "the credentials or grant are invalid, expired or revoked")
     }
 
     /// 400 `invalid_scope`.
@@ -164,33 +137,21 @@ impl OAuthError {
 
     /// 401 `invalid_client` (+ `WWW-Authenticate: Basic`).
     pub fn invalid_client() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client authentication failed",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed")
     }
 
     /// 503 with `Retry-After`.
     pub fn busy() -> Self {
         Self {
             retry_after: Some(1),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the server is busy; retry shortly",
-            )
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the server is busy; retry shortly")
         }
     }
 
     /// 500 `server_error`; logs the cause.
     pub fn server_error(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "token endpoint internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "an internal error occurred",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "an internal error occurred")
     }
 }
 
@@ -208,29 +169,21 @@ impl From<PoolBusy> for OAuthError {
 
 /// Headers every credential response carries (RFC 6749 §5.1).
 pub fn no_store(res: &mut Response) {
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut()
-        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let mut res = (
-            self.status,
-            Json(serde_json::json!({"error": self.error, "error_description": self.description})),
-        )
-            .into_response();
+        let mut res =
+            (self.status, Json(serde_json::json!({"error": self.error, "error_description": self.description})))
+                .into_response();
         no_store(&mut res);
         if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Basic realm="gatehouse""#),
-            );
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="gatehouse""#));
         }
         if let Some(s) = self.retry_after {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         res
     }

@@ -44,19 +44,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Err(JsonRejection::JsonDataError(e)) => {
                 let msg = e.body_text();
                 let field = field_of(&msg);
-                let detail = msg
-                    .rsplit(": ")
-                    .next()
-                    .unwrap_or("invalid value")
-                    .to_owned();
+                let detail = msg.rsplit(": ").next().unwrap_or("invalid value").to_owned();
                 Err(ApiError::invalid(field, detail))
             }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
-                "Content-Type must be application/json".into(),
-            )),
-            Err(JsonRejection::JsonSyntaxError(_)) => {
-                Err(ApiError::BadRequest("the body is not valid JSON".into()))
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::BadRequest("Content-Type must be application/json".into()))
             }
+            Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::BadRequest("the body is not valid JSON".into())),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
     }
@@ -68,14 +62,9 @@ mod tests {
 
     #[test]
     fn finds_fields() {
+        assert_eq!(field_of("Failed to deserialize: missing field `username` at line 1"), "username");
         assert_eq!(
-            field_of("Failed to deserialize: missing field `username` at line 1"),
-            "username"
-        );
-        assert_eq!(
-            field_of(
-                "Failed to deserialize the JSON body into the target type: roles[0]: invalid type"
-            ),
+            field_of("Failed to deserialize the JSON body into the target type: roles[0]: invalid type"),
             "roles"
         );
         assert_eq!(field_of("whatever"), "body");

@@ -33,10 +33,7 @@ pub fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, String> {
 }
 
 fn decode(raw: &[u8]) -> Result<String, String> {
-    let plus: Vec<u8> = raw
-        .iter()
-        .map(|b| if *b == b'+' { b' ' } else { *b })
-        .collect();
+    let plus: Vec<u8> = raw.iter().map(|b| if *b == b'+' { b' ' } else { *b }).collect();
     let bytes: Vec<u8> = percent_decode(&plus).collect();
     String::from_utf8(bytes).map_err(|_| "the form is not valid UTF-8".to_owned())
 }

@@ -53,11 +53,7 @@ impl HashPool {
                 })
                 .ok();
         }
-        Self {
-            tx,
-            hasher,
-            depth: Arc::new(AtomicUsize::new(0)),
-        }
+        Self { tx, hasher, depth: Arc::new(AtomicUsize::new(0)) }
     }
 
     /// Jobs queued or running now.
@@ -94,19 +90,12 @@ impl HashPool {
     ///
     /// # Errors
     /// [`PoolBusy`] when the queue is full.
-    pub async fn verify(
-        &self,
-        password: SecretString,
-        stored: Option<String>,
-    ) -> Result<Verified, PoolBusy> {
+    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<Verified, PoolBusy> {
         self.run(move |h| match stored {
             Some(s) => h.verify(password.expose_secret().as_bytes(), &s),
             None => {
                 h.verify_dummy(password.expose_secret().as_bytes());
-                Verified {
-                    ok: false,
-                    needs_rehash: false,
-                }
+                Verified { ok: false, needs_rehash: false }
             }
         })
         .await
@@ -116,12 +105,8 @@ impl HashPool {
     ///
     /// # Errors
     /// [`PoolBusy`] when the queue is full; the inner error if hashing fails.
-    pub async fn hash(
-        &self,
-        password: SecretString,
-    ) -> Result<Result<String, gatehouse_core::Error>, PoolBusy> {
-        self.run(move |h| h.hash(password.expose_secret().as_bytes()))
-            .await
+    pub async fn hash(&self, password: SecretString) -> Result<Result<String, gatehouse_core::Error>, PoolBusy> {
+        self.run(move |h| h.hash(password.expose_secret().as_bytes())).await
     }
 }
 
@@ -132,35 +117,16 @@ mod tests {
     use super::*;
 
     fn pool(workers: usize, queue: usize) -> HashPool {
-        let h = PasswordHasher::new(Argon2Params {
-            memory_kib: 1024,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap();
+        let h = PasswordHasher::new(Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap();
         HashPool::new(h, workers, queue)
     }
 
     #[tokio::test]
     async fn hashes_and_verifies() {
         let p = pool(1, 4);
-        let phc = p
-            .hash(SecretString::from("pw-one-two"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            p.verify(SecretString::from("pw-one-two"), Some(phc.clone()))
-                .await
-                .unwrap()
-                .ok
-        );
-        assert!(
-            !p.verify(SecretString::from("nope"), Some(phc))
-                .await
-                .unwrap()
-                .ok
-        );
+        let phc = p.hash(SecretString::from("pw-one-two")).await.unwrap().unwrap();
+        assert!(p.verify(SecretString::from("pw-one-two"), Some(phc.clone())).await.unwrap().ok);
+        assert!(!p.verify(SecretString::from("nope"), Some(phc)).await.unwrap().ok);
         assert!(!p.verify(SecretString::from("nope"), None).await.unwrap().ok);
         assert_eq!(p.depth(), 0);
     }

@@ -41,15 +41,8 @@ fn record_of(key: &SigningKey, now: i64) -> anyhow::Result<KeyRecord> {
     Ok(KeyRecord {
         kid: key.kid().to_owned(),
         alg: key.algorithm().as_str().to_owned(),
-        private_pem: key
-            .private_pem()
-            .context("asymmetric key without PEM")?
-            .to_owned(),
-        public_jwk: key
-            .verifying_key()
-            .jwk()
-            .context("asymmetric key without JWK")?
-            .to_string(),
+        private_pem: key.private_pem().context("asymmetric key without PEM")?.to_owned(),
+        public_jwk: key.verifying_key().jwk().context("asymmetric key without JWK")?.to_string(),
         created_at: now,
         status: KeyStatus::Active,
         retire_at: None,
@@ -61,18 +54,11 @@ fn record_of(key: &SigningKey, now: i64) -> anyhow::Result<KeyRecord> {
 ///
 /// # Errors
 /// Storage or key generation failures.
-pub async fn rotate(
-    store: &dyn Storage,
-    alg: Algorithm,
-    now: i64,
-    grace: i64,
-) -> anyhow::Result<String> {
+pub async fn rotate(store: &dyn Storage, alg: Algorithm, now: i64, grace: i64) -> anyhow::Result<String> {
     let key = tokio::task::spawn_blocking(move || SigningKey::generate(alg)).await??;
     for k in store.list_keys().await? {
         if k.status == KeyStatus::Active {
-            store
-                .set_key_status(&k.kid, KeyStatus::Retiring, Some(now + grace))
-                .await?;
+            store.set_key_status(&k.kid, KeyStatus::Retiring, Some(now + grace)).await?;
         }
     }
     store.insert_key(&record_of(&key, now)?).await?;
@@ -84,11 +70,7 @@ impl KeyManager {
     ///
     /// # Errors
     /// Storage failures or unusable stored keys.
-    pub async fn init(
-        store: Arc<dyn Storage>,
-        clock: Arc<dyn Clock>,
-        settings: &Settings,
-    ) -> anyhow::Result<Self> {
+    pub async fn init(store: Arc<dyn Storage>, clock: Arc<dyn Clock>, settings: &Settings) -> anyhow::Result<Self> {
         if settings.jwt_alg.is_asymmetric() {
             let have = store
                 .list_keys()
@@ -165,17 +147,10 @@ async fn build(store: &dyn Storage, clock: &dyn Clock, s: &Settings) -> anyhow::
         v
     };
     if s.jwt_alg == Algorithm::HS256 {
-        let secret = s
-            .jwt_secret
-            .as_ref()
-            .context("GATEHOUSE_JWT_SECRET is required for HS256")?;
+        let secret = s.jwt_secret.as_ref().context("GATEHOUSE_JWT_SECRET is required for HS256")?;
         let key = Arc::new(SigningKey::hmac(secret.expose_secret().as_bytes())?);
         let verifier = TokenVerifier::new(validation, [key.verifying_key().clone()]);
-        return Ok(Keyring {
-            signer: TokenSigner::new(key),
-            verifier,
-            jwks: Arc::from(r#"{"keys":[]}"#),
-        });
+        return Ok(Keyring { signer: TokenSigner::new(key), verifier, jwks: Arc::from(r#"{"keys":[]}"#) });
     }
     let mut published = Vec::new();
     // Signing preference: the newest settled active key; while a freshly rotated key is
@@ -183,8 +158,7 @@ async fn build(store: &dyn Storage, clock: &dyn Clock, s: &Settings) -> anyhow::
     let mut settled: Option<(i64, Arc<SigningKey>)> = None;
     let mut previous: Option<(i64, Arc<SigningKey>)> = None;
     let mut newest: Option<(i64, Arc<SigningKey>)> = None;
-    let newer =
-        |slot: &Option<(i64, Arc<SigningKey>)>, t: i64| slot.as_ref().is_none_or(|(u, _)| t > *u);
+    let newer = |slot: &Option<(i64, Arc<SigningKey>)>, t: i64| slot.as_ref().is_none_or(|(u, _)| t > *u);
     for rec in store.list_keys().await? {
         if rec.alg != s.jwt_alg.as_str() {
             continue;
@@ -213,15 +187,7 @@ async fn build(store: &dyn Storage, clock: &dyn Clock, s: &Settings) -> anyhow::
             *slot = Some((t, key));
         }
     }
-    let signer = settled
-        .or(previous)
-        .or(newest)
-        .context("no active signing key; run `gatehouse keys rotate`")?
-        .1;
+    let signer = settled.or(previous).or(newest).context("no active signing key; run `gatehouse keys rotate`")?.1;
     let jwks = Arc::from(jwks(&published).to_string());
-    Ok(Keyring {
-        signer: TokenSigner::new(signer),
-        verifier: TokenVerifier::new(validation, published),
-        jwks,
-    })
+    Ok(Keyring { signer: TokenSigner::new(signer), verifier: TokenVerifier::new(validation, published), jwks })
 }

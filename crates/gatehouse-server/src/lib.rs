@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod cli;
+pub mod client_auth;
 pub mod commands;
 pub mod error;
 pub mod extract;
@@ -17,6 +18,7 @@ pub mod openapi;
 pub mod revocation;
 pub mod roles;
 pub mod routes;
+pub mod secrets;
 pub mod settings;
 pub mod startup;
 pub mod state;

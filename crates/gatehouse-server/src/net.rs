@@ -29,19 +29,11 @@ impl Cidr {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(i)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - self.prefix)
-                };
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
                 u32::from(n) & mask == u32::from(i) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(i)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - self.prefix)
-                };
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
                 u128::from(n) & mask == u128::from(i) & mask
             }
             _ => false,
@@ -84,10 +76,7 @@ mod tests {
     fn trusted_proxy_chain() {
         let trusted = vec![parse_cidr("10.0.0.0/8").unwrap()];
         let peer: IpAddr = "10.1.2.3".parse().unwrap();
-        assert_eq!(
-            client_ip(peer, Some("6.6.6.6, 1.2.3.4, 10.9.9.9"), &trusted),
-            "1.2.3.4".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(peer, Some("6.6.6.6, 1.2.3.4, 10.9.9.9"), &trusted), "1.2.3.4".parse::<IpAddr>().unwrap());
         assert_eq!(client_ip(peer, None, &trusted), peer);
         assert_eq!(client_ip(peer, Some("garbage"), &trusted), peer);
     }
@@ -97,8 +86,6 @@ mod tests {
         assert!(parse_cidr("::1").is_some());
         assert!(parse_cidr("10.0.0.0/33").is_none());
         assert!(parse_cidr("nope").is_none());
-        assert!(parse_cidr("192.168.0.0/16")
-            .unwrap()
-            .contains("192.168.4.4".parse().unwrap()));
+        assert!(parse_cidr("192.168.0.0/16").unwrap().contains("192.168.4.4".parse().unwrap()));
     }
 }

@@ -10,10 +10,7 @@ use gatehouse_axum::ScopeRequirement;
 use utoipa::{
     openapi::{
         path::Operation,
-        security::{
-            Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement,
-            SecurityScheme,
-        },
+        security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement, SecurityScheme},
         OpenApi as Doc,
     },
     OpenApi, ToSchema,
@@ -128,6 +125,19 @@ pub struct RolePage {
         crate::routes::users::get_me,
         crate::routes::users::patch_me,
         crate::routes::users::register,
+        crate::routes::revocation::revoke,
+        crate::routes::revocation::introspect,
+        crate::routes::revocation::logout,
+        crate::routes::revocation::logout_all,
+        crate::routes::account::list_sessions,
+        crate::routes::account::delete_session,
+        crate::routes::account::change_password,
+        crate::routes::account::create_api_key,
+        crate::routes::account::list_api_keys,
+        crate::routes::account::delete_api_key,
+        crate::routes::clients::create,
+        crate::routes::clients::list,
+        crate::routes::clients::delete,
         crate::routes::admin::list_users,
         crate::routes::admin::create,
         crate::routes::admin::get_user,
@@ -142,15 +152,7 @@ pub struct RolePage {
         crate::routes::health::healthz,
         crate::routes::health::readyz,
     ),
-    components(schemas(
-        ApiErrorBody,
-        OAuthErrorBody,
-        TokenRequest,
-        TokenResponse,
-        RoleView,
-        UserPage,
-        RolePage
-    ))
+    components(schemas(ApiErrorBody, OAuthErrorBody, TokenRequest, TokenResponse, RoleView, UserPage, RolePage))
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -165,6 +167,17 @@ pub const SECURED: &[(&str, &str, &[&str])] = &[
     ("/admin/users/{id}", "patch", Admin::SCOPES),
     ("/admin/users/{id}", "delete", Admin::SCOPES),
     ("/admin/users/{id}/revoke-sessions", "post", Admin::SCOPES),
+    ("/users/me/sessions", "get", Me::SCOPES),
+    ("/users/me/sessions/{id}", "delete", Me::SCOPES),
+    ("/users/me/password", "post", Me::SCOPES),
+    ("/users/me/api-keys", "get", Me::SCOPES),
+    ("/users/me/api-keys", "post", Me::SCOPES),
+    ("/users/me/api-keys/{id}", "delete", Me::SCOPES),
+    ("/logout", "post", &[]),
+    ("/logout/all", "post", &[]),
+    ("/admin/clients", "get", Admin::SCOPES),
+    ("/admin/clients", "post", Admin::SCOPES),
+    ("/admin/clients/{id}", "delete", Admin::SCOPES),
     ("/admin/roles", "get", Admin::SCOPES),
     ("/admin/roles/{name}", "put", Admin::SCOPES),
     ("/admin/roles/{name}", "delete", Admin::SCOPES),
@@ -190,24 +203,27 @@ pub fn document(known_scopes: &[(String, String)]) -> Doc {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "oauth2",
-        SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new(
-            "/token", scopes,
-        ))])),
+        SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new("/token", scopes))])),
     );
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .build(),
-        ),
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+    );
+    components.add_security_scheme(
+        "api_key",
+        SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+            utoipa::openapi::security::ApiKeyValue::with_description(
+                "X-API-Key",
+                "A key from POST /users/me/api-keys; acts with its own scopes",
+            ),
+        )),
     );
     for (path, method, needed) in SECURED {
         if let Some(op) = operation(&mut doc, path, method) {
             op.security = Some(vec![
                 SecurityRequirement::new("oauth2", needed.iter().copied()),
                 SecurityRequirement::new("bearer", needed.iter().copied()),
+                SecurityRequirement::new("api_key", needed.iter().copied()),
             ]);
         }
     }
@@ -224,15 +240,9 @@ pub async fn openapi_json(State(st): State<AppState>) -> axum::response::Respons
         .known_scopes()
         .iter()
         .map(|s| {
-            let roles: Vec<&str> = graph
-                .all()
-                .filter(|r| r.scopes.iter().any(|x| x == s))
-                .map(|r| r.name.as_str())
-                .collect();
-            (
-                s.to_owned(),
-                format!("granted by role {}", roles.join(", ")),
-            )
+            let roles: Vec<&str> =
+                graph.all().filter(|r| r.scopes.iter().any(|x| x == s)).map(|r| r.name.as_str()).collect();
+            (s.to_owned(), format!("granted by role {}", roles.join(", ")))
         })
         .collect();
     Json(document(&known)).into_response()
@@ -242,9 +252,5 @@ pub async fn openapi_json(State(st): State<AppState>) -> axum::response::Respons
 pub fn swagger_ui() -> SwaggerUi {
     SwaggerUi::new("/docs")
         .config(utoipa_swagger_ui::Config::from("/openapi.json").persist_authorization(false))
-        .oauth(
-            utoipa_swagger_ui::oauth::Config::new()
-                .client_id("gatehouse")
-                .client_secret(""),
-        )
+        .oauth(utoipa_swagger_ui::oauth::Config::new().client_id("gatehouse").client_secret(""))
 }

@@ -14,6 +14,11 @@ struct UserState {
     disabled: bool,
 }
 
+/// The denylist entry that voids every token of a deleted client.
+pub fn client_marker(client_id: &str) -> String {
+    format!("client:{client_id}")
+}
+
 /// Revocation state, checked per request with read locks only.
 #[derive(Debug, Default)]
 pub struct Revocations {
@@ -57,18 +62,8 @@ impl Revocations {
         for (id, exp) in sessions {
             self.revoke_session(&id, exp);
         }
-        let fresh: HashMap<String, UserState> = users
-            .into_iter()
-            .map(|(id, void_before, disabled)| {
-                (
-                    id,
-                    UserState {
-                        void_before,
-                        disabled,
-                    },
-                )
-            })
-            .collect();
+        let fresh: HashMap<String, UserState> =
+            users.into_iter().map(|(id, void_before, disabled)| (id, UserState { void_before, disabled })).collect();
         *write(&self.users) = fresh;
         Ok(())
     }
@@ -85,6 +80,11 @@ impl Revocations {
                 return Err("session_revoked");
             }
         }
+        if let gatehouse_core::Subject::Client(id) = &p.subject {
+            if read(&self.jtis).contains_key(&client_marker(id)) {
+                return Err("client_deleted");
+            }
+        }
         if let Some(uid) = p.subject.user_id() {
             if let Some(u) = read(&self.users).get(uid) {
                 if u.disabled {
@@ -96,6 +96,11 @@ impl Revocations {
             }
         }
         Ok(())
+    }
+
+    /// Whether a session is not known to be revoked.
+    pub fn check_session(&self, sid: &str) -> bool {
+        !read(&self.sessions).contains_key(sid)
     }
 
     /// Denylists a token id until `exp`.
@@ -117,10 +122,7 @@ impl Revocations {
 
     /// Sets whether `user_id` is disabled (deleted users count as disabled).
     pub fn set_disabled(&self, user_id: &str, disabled: bool) {
-        write(&self.users)
-            .entry(user_id.to_owned())
-            .or_default()
-            .disabled = disabled;
+        write(&self.users).entry(user_id.to_owned()).or_default().disabled = disabled;
     }
 
     /// Drops entries whose tokens have expired by `now`.

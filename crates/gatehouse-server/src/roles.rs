@@ -14,9 +14,7 @@ pub struct RoleGraph {
 impl RoleGraph {
     /// From stored roles.
     pub fn new(roles: Vec<RoleRecord>) -> Self {
-        Self {
-            roles: roles.into_iter().map(|r| (r.name.clone(), r)).collect(),
-        }
+        Self { roles: roles.into_iter().map(|r| (r.name.clone(), r)).collect() }
     }
 
     /// Whether a role exists.
@@ -55,10 +53,7 @@ impl RoleGraph {
 
     /// Every scope some role grants (the known scopes).
     pub fn known_scopes(&self) -> ScopeSet {
-        self.roles
-            .values()
-            .flat_map(|r| r.scopes.iter().map(String::as_str))
-            .collect()
+        self.roles.values().flat_map(|r| r.scopes.iter().map(String::as_str)).collect()
     }
 
     /// Whether giving `name` the includes `includes` would create a cycle.
@@ -99,10 +94,7 @@ mod tests {
             role("editor", &["posts:write"], &["user"]),
             role("admin", &["admin"], &["editor"]),
         ]);
-        assert_eq!(
-            g.scopes_for(&["admin".to_owned()]).to_string(),
-            "admin me posts:write"
-        );
+        assert_eq!(g.scopes_for(&["admin".to_owned()]).to_string(), "admin me posts:write");
         assert_eq!(g.scopes_for(&["unknown".to_owned()]).to_string(), "");
         assert!(g.would_cycle("user", &["admin".to_owned()]));
         assert!(!g.would_cycle("admin", &["user".to_owned()]));

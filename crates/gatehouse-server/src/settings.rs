@@ -19,10 +19,7 @@ pub struct ConfigError {
 }
 
 fn err(setting: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting: format!("GATEHOUSE_{}", setting.to_uppercase()),
-        problem: problem.into(),
-    }
+    ConfigError { setting: format!("GATEHOUSE_{}", setting.to_uppercase()), problem: problem.into() }
 }
 
 /// Every recognised setting (lower-case, unprefixed).
@@ -154,19 +151,11 @@ impl Settings {
         let mut out = String::new();
         let mut line = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
         line("bind", format!("{:?}", self.bind.to_string()));
-        line(
-            "data_dir",
-            format!("{:?}", self.data_dir.display().to_string()),
-        );
-        line(
-            "database_url",
-            format!("{:?}", redact_url(self.database_url.expose_secret())),
-        );
+        line("data_dir", format!("{:?}", self.data_dir.display().to_string()));
+        line("database_url", format!("{:?}", redact_url(self.database_url.expose_secret())));
         line(
             "redis_url",
-            self.redis_url.as_ref().map_or("(unset)".into(), |u| {
-                format!("{:?}", redact_url(u.expose_secret()))
-            }),
+            self.redis_url.as_ref().map_or("(unset)".into(), |u| format!("{:?}", redact_url(u.expose_secret()))),
         );
         line("issuer", format!("{:?}", self.issuer));
         line("audience", format!("{:?}", self.audience));
@@ -187,17 +176,7 @@ impl Settings {
         line("cookie_secure", self.cookie_secure.to_string());
         line("trusted_proxies", format!("{:?}", self.trusted_proxies));
         line("clock_leeway", self.clock_leeway.to_string());
-        line(
-            "log_format",
-            format!(
-                "{:?}",
-                if self.log_format == LogFormat::Json {
-                    "json"
-                } else {
-                    "text"
-                }
-            ),
-        );
+        line("log_format", format!("{:?}", if self.log_format == LogFormat::Json { "json" } else { "text" }));
         line("max_body_bytes", self.max_body_bytes.to_string());
         line("db_max_connections", self.db_max_connections.to_string());
         line("key_reload_secs", self.key_reload_secs.to_string());
@@ -211,10 +190,10 @@ impl Settings {
     pub fn load() -> Result<Self, ConfigError> {
         let env: BTreeMap<String, String> = std::env::vars().collect();
         let file = match env.get("GATEHOUSE_CONFIG") {
-            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| ConfigError {
-                setting: "GATEHOUSE_CONFIG".into(),
-                problem: e.to_string(),
-            })?),
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError { setting: "GATEHOUSE_CONFIG".into(), problem: e.to_string() })?,
+            ),
             None => None,
         };
         Self::from_sources(file.as_deref(), &env)
@@ -224,10 +203,7 @@ impl Settings {
     ///
     /// # Errors
     /// A [`ConfigError`] naming the first bad setting, including unknown keys in the file.
-    pub fn from_sources(
-        toml_text: Option<&str>,
-        env: &BTreeMap<String, String>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_sources(toml_text: Option<&str>, env: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let mut raw: BTreeMap<String, String> = BTreeMap::new();
         if let Some(text) = toml_text {
             let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
@@ -245,11 +221,7 @@ impl Settings {
                     toml::Value::String(s) => s,
                     toml::Value::Array(a) => a
                         .iter()
-                        .map(|x| {
-                            x.as_str()
-                                .map(str::to_owned)
-                                .unwrap_or_else(|| x.to_string())
-                        })
+                        .map(|x| x.as_str().map(str::to_owned).unwrap_or_else(|| x.to_string()))
                         .collect::<Vec<_>>()
                         .join(","),
                     other => other.to_string(),
@@ -267,16 +239,10 @@ impl Settings {
 
     fn from_raw(raw: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let get = |k: &str| raw.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
-        fn num<T: std::str::FromStr>(
-            raw: Option<&str>,
-            k: &str,
-            default: T,
-        ) -> Result<T, ConfigError> {
+        fn num<T: std::str::FromStr>(raw: Option<&str>, k: &str, default: T) -> Result<T, ConfigError> {
             match raw {
                 None => Ok(default),
-                Some(s) => s
-                    .parse()
-                    .map_err(|_| err(k, format!("{s:?} is not a valid number"))),
+                Some(s) => s.parse().map_err(|_| err(k, format!("{s:?} is not a valid number"))),
             }
         }
         let boolean = |k: &str, default: bool| -> Result<bool, ConfigError> {
@@ -289,40 +255,22 @@ impl Settings {
         };
         let list = |k: &str| -> Vec<String> {
             get(k)
-                .map(|s| {
-                    s.split(',')
-                        .map(str::trim)
-                        .filter(|x| !x.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
+                .map(|s| s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(str::to_owned).collect())
                 .unwrap_or_default()
         };
         let secret = |k: &str| get(k).map(|s| SecretString::from(s.to_owned()));
 
         let bind: SocketAddr = match get("bind") {
             None => SocketAddr::from(([127, 0, 0, 1], 8000)),
-            Some(s) => s.parse().map_err(|_| {
-                err(
-                    "bind",
-                    format!("{s:?} is not an address like 127.0.0.1:8000"),
-                )
-            })?,
+            Some(s) => s.parse().map_err(|_| err("bind", format!("{s:?} is not an address like 127.0.0.1:8000")))?,
         };
         let data_dir = PathBuf::from(get("data_dir").unwrap_or("./data"));
         let database_url = match get("database_url") {
-            Some(u)
-                if u.starts_with("sqlite:")
-                    || u.starts_with("postgres:")
-                    || u.starts_with("postgresql:") =>
-            {
+            Some(u) if u.starts_with("sqlite:") || u.starts_with("postgres:") || u.starts_with("postgresql:") => {
                 u.to_owned()
             }
             Some(_) => return Err(err("database_url", "must start with sqlite: or postgres:")),
-            None => format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.join("gatehouse.db").display()
-            ),
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("gatehouse.db").display()),
         };
         let redis_url = match get("redis_url") {
             Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => {
@@ -331,9 +279,8 @@ impl Settings {
             Some(_) => return Err(err("redis_url", "must start with redis:// or rediss://")),
             None => None,
         };
-        let issuer = get("issuer")
-            .map(|s| s.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| format!("http://{bind}"));
+        let issuer =
+            get("issuer").map(|s| s.trim_end_matches('/').to_owned()).unwrap_or_else(|| format!("http://{bind}"));
         if !(issuer.starts_with("http://") || issuer.starts_with("https://")) {
             return Err(err("issuer", "must be an http(s) URL"));
         }
@@ -343,53 +290,30 @@ impl Settings {
         }
         let jwt_alg: Algorithm = match get("jwt_alg") {
             None => Algorithm::RS256,
-            Some(s) => s.parse().map_err(|_| {
-                err(
-                    "jwt_alg",
-                    format!("{s:?} is not one of RS256, ES256, EdDSA, HS256"),
-                )
-            })?,
+            Some(s) => {
+                s.parse().map_err(|_| err("jwt_alg", format!("{s:?} is not one of RS256, ES256, EdDSA, HS256")))?
+            }
         };
         let jwt_secret = secret("jwt_secret");
         match (&jwt_alg, &jwt_secret) {
-            (Algorithm::HS256, None) => {
-                return Err(err(
-                    "jwt_secret",
-                    "is required when GATEHOUSE_JWT_ALG=HS256",
-                ))
-            }
+            (Algorithm::HS256, None) => return Err(err("jwt_secret", "is required when GATEHOUSE_JWT_ALG=HS256")),
             (Algorithm::HS256, Some(s)) if s.expose_secret().len() < 32 => {
                 return Err(err("jwt_secret", "must be at least 32 bytes"))
             }
             (Algorithm::HS256, Some(_)) | (_, None) => {}
-            (_, Some(_)) => {
-                return Err(err(
-                    "jwt_secret",
-                    "is only used with GATEHOUSE_JWT_ALG=HS256",
-                ))
-            }
+            (_, Some(_)) => return Err(err("jwt_secret", "is only used with GATEHOUSE_JWT_ALG=HS256")),
         }
         let access_token_ttl = num(get("access_token_ttl"), "access_token_ttl", 900i64)?;
         if !(10..=86_400).contains(&access_token_ttl) {
-            return Err(err(
-                "access_token_ttl",
-                "must be between 10 and 86400 seconds",
-            ));
+            return Err(err("access_token_ttl", "must be between 10 and 86400 seconds"));
         }
-        let refresh_token_ttl = num(
-            get("refresh_token_ttl"),
-            "refresh_token_ttl",
-            14 * 86_400i64,
-        )?;
+        let refresh_token_ttl = num(get("refresh_token_ttl"), "refresh_token_ttl", 14 * 86_400i64)?;
         let session_max_ttl = num(get("session_max_ttl"), "session_max_ttl", 30 * 86_400i64)?;
         if refresh_token_ttl < 60 {
             return Err(err("refresh_token_ttl", "must be at least 60 seconds"));
         }
         if session_max_ttl < refresh_token_ttl {
-            return Err(err(
-                "session_max_ttl",
-                "must be at least GATEHOUSE_REFRESH_TOKEN_TTL",
-            ));
+            return Err(err("session_max_ttl", "must be at least GATEHOUSE_REFRESH_TOKEN_TTL"));
         }
         let argon2 = Argon2Params {
             memory_kib: num(get("argon2_memory_kib"), "argon2_memory_kib", 19456u32)?,
@@ -397,9 +321,7 @@ impl Settings {
             parallelism: num(get("argon2_parallelism"), "argon2_parallelism", 1u32)?,
         };
         if let Err(e) = argon2.validate() {
-            let which = if argon2.memory_kib < Argon2Params::MIN_MEMORY_KIB
-                || argon2.memory_kib > 4 * 1024 * 1024
-            {
+            let which = if argon2.memory_kib < Argon2Params::MIN_MEMORY_KIB || argon2.memory_kib > 4 * 1024 * 1024 {
                 "argon2_memory_kib"
             } else if argon2.iterations == 0 || argon2.iterations > 64 {
                 "argon2_iterations"
@@ -408,9 +330,7 @@ impl Settings {
             };
             return Err(err(which, e.to_string()));
         }
-        let cpus = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let hash_workers = num(get("hash_workers"), "hash_workers", cpus)?;
         if !(1..=256).contains(&hash_workers) {
             return Err(err("hash_workers", "must be between 1 and 256"));
@@ -422,26 +342,17 @@ impl Settings {
         let cors_origins = list("cors_origins");
         let cors_credentials = boolean("cors_credentials", false)?;
         if cors_credentials && cors_origins.iter().any(|o| o == "*") {
-            return Err(err(
-                "cors_credentials",
-                "cannot be true while GATEHOUSE_CORS_ORIGINS contains \"*\"",
-            ));
+            return Err(err("cors_credentials", "cannot be true while GATEHOUSE_CORS_ORIGINS contains \"*\""));
         }
         for o in &cors_origins {
             if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
-                return Err(err(
-                    "cors_origins",
-                    format!("{o:?} is not an origin like https://app.example"),
-                ));
+                return Err(err("cors_origins", format!("{o:?} is not an origin like https://app.example")));
             }
         }
         let trusted_proxies = list("trusted_proxies");
         for p in &trusted_proxies {
             if crate::net::parse_cidr(p).is_none() {
-                return Err(err(
-                    "trusted_proxies",
-                    format!("{p:?} is not an IP address or CIDR"),
-                ));
+                return Err(err("trusted_proxies", format!("{p:?} is not an IP address or CIDR")));
             }
         }
         let clock_leeway = num(get("clock_leeway"), "clock_leeway", 30i64)?;
@@ -497,10 +408,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -528,31 +436,21 @@ mod tests {
 
     #[test]
     fn errors_name_the_setting() {
-        let e = Settings::from_sources(None, &env(&[("GATEHOUSE_ACCESS_TOKEN_TTL", "soon")]))
-            .unwrap_err();
+        let e = Settings::from_sources(None, &env(&[("GATEHOUSE_ACCESS_TOKEN_TTL", "soon")])).unwrap_err();
         assert_eq!(e.setting, "GATEHOUSE_ACCESS_TOKEN_TTL");
-        let e = Settings::from_sources(
-            None,
-            &env(&[
-                ("GATEHOUSE_JWT_ALG", "HS256"),
-                ("GATEHOUSE_JWT_SECRET", "short"),
-            ]),
-        )
-        .unwrap_err();
+        let e =
+            Settings::from_sources(None, &env(&[("GATEHOUSE_JWT_ALG", "HS256"), ("GATEHOUSE_JWT_SECRET", "short")]))
+                .unwrap_err();
         assert_eq!(e.setting, "GATEHOUSE_JWT_SECRET");
         let e = Settings::from_sources(
             None,
-            &env(&[
-                ("GATEHOUSE_CORS_ORIGINS", "*"),
-                ("GATEHOUSE_CORS_CREDENTIALS", "true"),
-            ]),
+            &env(&[("GATEHOUSE_CORS_ORIGINS", "*"), ("GATEHOUSE_CORS_CREDENTIALS", "true")]),
         )
         .unwrap_err();
         assert_eq!(e.setting, "GATEHOUSE_CORS_CREDENTIALS");
         let e = Settings::from_sources(Some("nonsense = 1"), &env(&[])).unwrap_err();
         assert!(e.problem.contains("nonsense"));
-        let e = Settings::from_sources(None, &env(&[("GATEHOUSE_ARGON2_MEMORY_KIB", "8")]))
-            .unwrap_err();
+        let e = Settings::from_sources(None, &env(&[("GATEHOUSE_ARGON2_MEMORY_KIB", "8")])).unwrap_err();
         assert_eq!(e.setting, "GATEHOUSE_ARGON2_MEMORY_KIB");
     }
 
@@ -562,10 +460,7 @@ mod tests {
             None,
             &env(&[
                 ("GATEHOUSE_JWT_ALG", "HS256"),
-                (
-                    "GATEHOUSE_JWT_SECRET",
-                    "0123456789abcdef0123456789abcdef-secret",
-                ),
+                ("GATEHOUSE_JWT_SECRET", "0123456789abcdef0123456789abcdef-secret"),
                 ("GATEHOUSE_ADMIN_PASSWORD", "hunter2-admin"),
                 ("GATEHOUSE_DATABASE_URL", "postgres://gh:dbpass@localhost/x"),
             ]),

@@ -7,7 +7,7 @@ use axum::{
     extract::DefaultBodyLimit,
     http::{HeaderName, Method},
     middleware::from_fn,
-    routing::{get, post, put},
+    routing::{delete, get, post, put},
     Router,
 };
 use gatehouse_axum::{AuthState, RequireScopesLayer, ScopeRequirement as _};
@@ -29,7 +29,7 @@ use crate::{
     keys::KeyManager,
     middleware,
     revocation::Revocations,
-    routes::{admin, health, token, users, well_known, Admin},
+    routes::{account, admin, clients, health, revocation, token, users, well_known, Admin},
     settings::Settings,
     state::{AppInner, AppState},
 };
@@ -42,21 +42,12 @@ use crate::{
 pub async fn open_store(settings: &Settings) -> anyhow::Result<SqlStore> {
     let url = settings.database_url.expose_secret();
     if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "creating GATEHOUSE_DATA_DIR {}",
-                settings.data_dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating GATEHOUSE_DATA_DIR {}", settings.data_dir.display()))?;
     }
     let store = SqlStore::connect(url, settings.db_max_connections)
         .await
-        .with_context(|| {
-            format!(
-                "connecting to GATEHOUSE_DATABASE_URL {}",
-                crate::settings::redact_url(url)
-            )
-        })?;
+        .with_context(|| format!("connecting to GATEHOUSE_DATABASE_URL {}", crate::settings::redact_url(url)))?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -74,11 +65,7 @@ pub fn hash_pool(settings: &Settings) -> anyhow::Result<HashPool> {
         );
     }
     let hasher = PasswordHasher::new(settings.argon2)?;
-    Ok(HashPool::new(
-        hasher,
-        settings.hash_workers,
-        settings.hash_queue,
-    ))
+    Ok(HashPool::new(hasher, settings.hash_workers, settings.hash_queue))
 }
 
 /// Creates the `admin` user on an empty database. Prints a generated password once, to
@@ -97,10 +84,7 @@ pub async fn bootstrap_admin(
     }
     let (password, generated) = match &settings.admin_password {
         Some(p) => (p.clone(), false),
-        None => (
-            SecretString::from(crate::tokens::new_refresh_token()[..24].to_owned()),
-            true,
-        ),
+        None => (SecretString::from(crate::tokens::new_refresh_token()[..24].to_owned()), true),
     };
     let input = NewUser {
         username: "admin".into(),
@@ -108,18 +92,13 @@ pub async fn bootstrap_admin(
         email: None,
         roles: Some(vec!["admin".into()]),
     };
-    create_user(store, pool, now, input).await.map_err(|e| {
-        anyhow::anyhow!("creating the bootstrap admin (GATEHOUSE_ADMIN_PASSWORD): {e}")
-    })?;
+    create_user(store, pool, now, input)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the bootstrap admin (GATEHOUSE_ADMIN_PASSWORD): {e}"))?;
     tracing::info!("created bootstrap user \"admin\"");
     if generated {
-        println!(
-            "gatehouse: created user \"admin\" with password: {}",
-            password.expose_secret()
-        );
-        println!(
-            "gatehouse: this password is shown once; change it or set GATEHOUSE_ADMIN_PASSWORD."
-        );
+        println!("gatehouse: created user \"admin\" with password: {}", password.expose_secret());
+        println!("gatehouse: this password is shown once; change it or set GATEHOUSE_ADMIN_PASSWORD.");
     }
     Ok(())
 }
@@ -146,10 +125,7 @@ impl Application {
     ///
     /// # Errors
     /// As [`Application::build`].
-    pub async fn build_with_clock(
-        mut settings: Settings,
-        clock: Arc<dyn Clock>,
-    ) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding GATEHOUSE_BIND {}", settings.bind))?;
@@ -165,20 +141,16 @@ impl Application {
         let store: Arc<dyn Storage> = Arc::new(sql.clone());
         let hasher = hash_pool(&settings)?;
         bootstrap_admin(store.as_ref(), &hasher, &settings, clock.now()).await?;
-        let keys =
-            Arc::new(KeyManager::init(Arc::clone(&store), Arc::clone(&clock), &settings).await?);
+        let keys = Arc::new(KeyManager::init(Arc::clone(&store), Arc::clone(&clock), &settings).await?);
         let revocations = Arc::new(Revocations::load(store.as_ref(), clock.now()).await?);
         let authenticator = ServerAuthenticator {
             keys: Arc::clone(&keys),
             revocations: Arc::clone(&revocations),
             clock: Arc::clone(&clock),
+            store: Arc::clone(&store),
         };
-        let auth = AuthState::new(Arc::new(authenticator));
-        let trusted_proxies = settings
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| crate::net::parse_cidr(p))
-            .collect();
+        let auth = AuthState::new(Arc::new(authenticator)).with_api_key_header("x-api-key");
+        let trusted_proxies = settings.trusted_proxies.iter().filter_map(|p| crate::net::parse_cidr(p)).collect();
         let state = AppState(Arc::new(AppInner {
             settings,
             store,
@@ -191,11 +163,7 @@ impl Application {
             trusted_proxies,
         }));
         let router = router(state.clone())?;
-        Ok(Self {
-            listener,
-            state,
-            router,
-        })
+        Ok(Self { listener, state, router })
     }
 
     /// The bound port.
@@ -230,12 +198,8 @@ impl Application {
             }
         });
         tracing::info!(addr = %self.listener.local_addr()?, issuer = %self.state.settings.issuer, "gatehouse listening");
-        let app = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let r = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
+        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let r = axum::serve(self.listener, app).with_graceful_shutdown(shutdown_signal()).await;
         bg.abort();
         self.state.sql.close().await;
         r
@@ -248,8 +212,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };
@@ -264,19 +227,13 @@ fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
         return Ok(None);
     }
     let origin = if settings.cors_origins.iter().any(|o| o == "*") {
-        anyhow::ensure!(
-            !settings.cors_credentials,
-            "GATEHOUSE_CORS_CREDENTIALS cannot be combined with origin *"
-        );
+        anyhow::ensure!(!settings.cors_credentials, "GATEHOUSE_CORS_CREDENTIALS cannot be combined with origin *");
         AllowOrigin::any()
     } else {
         let list = settings
             .cors_origins
             .iter()
-            .map(|o| {
-                o.parse()
-                    .with_context(|| format!("GATEHOUSE_CORS_ORIGINS: {o:?}"))
-            })
+            .map(|o| o.parse().with_context(|| format!("GATEHOUSE_CORS_ORIGINS: {o:?}")))
             .collect::<anyhow::Result<Vec<_>>>()?;
         AllowOrigin::list(list)
     };
@@ -284,13 +241,7 @@ fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
         CorsLayer::new()
             .allow_origin(origin)
             .allow_credentials(settings.cors_credentials)
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-            ])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
             .allow_headers([
                 axum::http::header::AUTHORIZATION,
                 axum::http::header::CONTENT_TYPE,
@@ -310,38 +261,29 @@ fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
 pub fn router(state: AppState) -> anyhow::Result<Router> {
     let admin = Router::new()
         .route("/admin/users", get(admin::list_users).post(admin::create))
-        .route(
-            "/admin/users/{id}",
-            get(admin::get_user)
-                .patch(admin::patch_user)
-                .delete(admin::delete_user),
-        )
-        .route(
-            "/admin/users/{id}/revoke-sessions",
-            post(admin::revoke_sessions),
-        )
+        .route("/admin/users/{id}", get(admin::get_user).patch(admin::patch_user).delete(admin::delete_user))
+        .route("/admin/users/{id}/revoke-sessions", post(admin::revoke_sessions))
+        .route("/admin/clients", get(clients::list).post(clients::create))
+        .route("/admin/clients/{id}", delete(clients::delete))
         .route("/admin/roles", get(admin::list_roles))
-        .route(
-            "/admin/roles/{name}",
-            put(admin::put_role).delete(admin::delete_role),
-        )
+        .route("/admin/roles/{name}", put(admin::put_role).delete(admin::delete_role))
         .route_layer(RequireScopesLayer::new(state.auth.clone(), Admin::SCOPES));
     let mut app = Router::new()
-        .route(
-            "/token",
-            post(token::token).layer(DefaultBodyLimit::max(16 * 1024)),
-        )
+        .route("/token", post(token::token).layer(DefaultBodyLimit::max(16 * 1024)))
+        .route("/token/revoke", post(revocation::revoke).layer(DefaultBodyLimit::max(16 * 1024)))
+        .route("/token/introspect", post(revocation::introspect).layer(DefaultBodyLimit::max(16 * 1024)))
+        .route("/logout", post(revocation::logout))
+        .route("/logout/all", post(revocation::logout_all))
+        .route("/users/me/sessions", get(account::list_sessions))
+        .route("/users/me/sessions/{id}", delete(account::delete_session))
+        .route("/users/me/password", post(account::change_password))
+        .route("/users/me/api-keys", get(account::list_api_keys).post(account::create_api_key))
+        .route("/users/me/api-keys/{id}", delete(account::delete_api_key))
         .route("/users", post(users::register))
         .route("/users/me", get(users::get_me).patch(users::patch_me))
         .route("/.well-known/jwks.json", get(well_known::jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(well_known::metadata),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            get(well_known::metadata),
-        )
+        .route("/.well-known/oauth-authorization-server", get(well_known::metadata))
+        .route("/.well-known/openid-configuration", get(well_known::metadata))
         .route("/openapi.json", get(crate::openapi::openapi_json))
         .merge(crate::openapi::swagger_ui())
         .route("/healthz", get(health::healthz))

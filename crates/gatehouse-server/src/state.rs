@@ -8,8 +8,7 @@ use gatehouse_core::Clock;
 use gatehouse_store::{SqlStore, Storage};
 
 use crate::{
-    hashing::HashPool, keys::KeyManager, net::Cidr, revocation::Revocations, roles::RoleGraph,
-    settings::Settings,
+    hashing::HashPool, keys::KeyManager, net::Cidr, revocation::Revocations, roles::RoleGraph, settings::Settings,
 };
 
 /// Cheaply clonable handle on everything the server holds.

@@ -1,29 +1,14 @@
 //! Issuing access and refresh tokens.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use gatehouse_core::{AccessClaims, Audience, ScopeSet};
 use gatehouse_store::{RefreshRecord, SessionRecord};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::state::AppInner;
 
 /// The implicit public client used when a request names none.
 pub const DEFAULT_CLIENT_ID: &str = "gatehouse";
 
-/// A fresh opaque refresh token: 256 random bits, base64url.
-pub fn new_refresh_token() -> String {
-    let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    URL_SAFE_NO_PAD.encode(b)
-}
-
-/// How refresh tokens are stored: SHA-256, hex. (They carry 256 bits of entropy, so a fast
-/// hash is enough; nothing reversible is stored.)
-pub fn hash_token(token: &str) -> String {
-    let d = Sha256::digest(token.as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::secrets::{hash_secret as hash_token, random_secret as new_refresh_token};
 
 /// Signs an access token; returns it with its lifetime in seconds.
 ///
@@ -70,15 +55,9 @@ pub fn new_session(
         last_used_at: now,
         expires_at: now + st.settings.session_max_ttl,
         revoked_at: None,
+        secret_hash: None,
     };
-    let (record, token) = next_refresh(
-        st,
-        &session.id,
-        session.expires_at,
-        user_id,
-        client_id,
-        scope,
-    );
+    let (record, token) = next_refresh(st, &session.id, session.expires_at, user_id, client_id, scope);
     (session, record, token)
 }
 

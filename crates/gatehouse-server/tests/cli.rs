@@ -9,12 +9,7 @@ use std::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
-fn gatehouse(
-    dir: &std::path::Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-    stdin: Option<&str>,
-) -> Output {
+fn gatehouse(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env_clear()
@@ -38,11 +33,7 @@ fn gatehouse(
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 #[test]
@@ -54,11 +45,8 @@ fn invalid_configuration_names_the_setting_and_exits_nonzero() {
         ("GATEHOUSE_BIND", "not-an-address"),
         ("GATEHOUSE_CORS_CREDENTIALS", "true"),
     ] {
-        let extra: &[(&str, &str)] = if k == "GATEHOUSE_CORS_CREDENTIALS" {
-            &[(k, v), ("GATEHOUSE_CORS_ORIGINS", "*")]
-        } else {
-            &[(k, v)]
-        };
+        let extra: &[(&str, &str)] =
+            if k == "GATEHOUSE_CORS_CREDENTIALS" { &[(k, v), ("GATEHOUSE_CORS_ORIGINS", "*")] } else { &[(k, v)] };
         let o = gatehouse(dir.path(), &["serve"], extra, None);
         assert!(!o.status.success(), "{k}={v} should fail");
         assert!(text(&o).contains(k), "{k} not named in: {}", text(&o));
@@ -66,10 +54,7 @@ fn invalid_configuration_names_the_setting_and_exits_nonzero() {
     let o = gatehouse(
         dir.path(),
         &["serve"],
-        &[
-            ("GATEHOUSE_JWT_ALG", "HS256"),
-            ("GATEHOUSE_JWT_SECRET", "too-short"),
-        ],
+        &[("GATEHOUSE_JWT_ALG", "HS256"), ("GATEHOUSE_JWT_SECRET", "too-short")],
         None,
     );
     assert!(text(&o).contains("GATEHOUSE_JWT_SECRET"));
@@ -79,20 +64,13 @@ fn invalid_configuration_names_the_setting_and_exits_nonzero() {
 fn config_check_prints_effective_config_with_secrets_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let toml = dir.path().join("gatehouse.toml");
-    std::fs::write(
-        &toml,
-        "access_token_ttl = 600\naudience = [\"api\", \"tasks\"]\n",
-    )
-    .unwrap();
+    std::fs::write(&toml, "access_token_ttl = 600\naudience = [\"api\", \"tasks\"]\n").unwrap();
     let o = gatehouse(
         dir.path(),
         &["--config", toml.to_str().unwrap(), "config", "check"],
         &[
             ("GATEHOUSE_ADMIN_PASSWORD", "very-secret-admin-pw"),
-            (
-                "GATEHOUSE_DATABASE_URL",
-                "postgres://gh:db-secret-pw@db.internal/gh",
-            ),
+            ("GATEHOUSE_DATABASE_URL", "postgres://gh:db-secret-pw@db.internal/gh"),
         ],
         None,
     );
@@ -100,10 +78,7 @@ fn config_check_prints_effective_config_with_secrets_redacted() {
     assert!(o.status.success(), "{out}");
     assert!(out.contains("access_token_ttl = 600"));
     assert!(out.contains(r#"audience = ["api", "tasks"]"#));
-    assert!(
-        !out.contains("very-secret-admin-pw") && !out.contains("db-secret-pw"),
-        "{out}"
-    );
+    assert!(!out.contains("very-secret-admin-pw") && !out.contains("db-secret-pw"), "{out}");
     assert!(out.contains("[redacted]"));
 }
 
@@ -115,46 +90,18 @@ fn user_and_key_commands_work_on_the_database() {
     assert!(o.status.success(), "{}", text(&o));
     let o = gatehouse(
         p,
-        &[
-            "user",
-            "create",
-            "Zoe",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ],
+        &["user", "create", "Zoe", "--role", "admin", "--password-stdin"],
         &[],
         Some("zoe's long passphrase\n"),
     );
     assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        !text(&o).contains("zoe's long passphrase"),
-        "password echoed"
-    );
-    let o = gatehouse(
-        p,
-        &["user", "create", "zoe", "--password-stdin"],
-        &[],
-        Some("another passphrase\n"),
-    );
+    assert!(!text(&o).contains("zoe's long passphrase"), "password echoed");
+    let o = gatehouse(p, &["user", "create", "zoe", "--password-stdin"], &[], Some("another passphrase\n"));
     assert!(!o.status.success(), "case-folded duplicate must fail");
-    let o = gatehouse(
-        p,
-        &["user", "create", "yan", "--password-stdin"],
-        &[],
-        Some("short\n"),
-    );
-    assert!(
-        !o.status.success() && text(&o).contains("password"),
-        "{}",
-        text(&o)
-    );
+    let o = gatehouse(p, &["user", "create", "yan", "--password-stdin"], &[], Some("short\n"));
+    assert!(!o.status.success() && text(&o).contains("password"), "{}", text(&o));
     let o = gatehouse(p, &["user", "create", "yan"], &[], None);
-    assert!(
-        o.status.success() && text(&o).contains("shown once"),
-        "{}",
-        text(&o)
-    );
+    assert!(o.status.success() && text(&o).contains("shown once"), "{}", text(&o));
     let o = gatehouse(p, &["user", "grant-role", "yan", "nonexistent"], &[], None);
     assert!(!o.status.success());
     let o = gatehouse(p, &["user", "grant-role", "yan", "admin"], &[], None);
@@ -172,19 +119,10 @@ fn user_and_key_commands_work_on_the_database() {
     let list = text(&gatehouse(p, &["keys", "list"], &[], None));
     assert_eq!(list.matches(" active ").count(), 1, "{list}");
     assert_eq!(list.matches(" retiring ").count(), 1, "{list}");
-    let active_kid = list
-        .lines()
-        .find(|l| l.contains(" active "))
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
+    let active_kid =
+        list.lines().find(|l| l.contains(" active ")).unwrap().split_whitespace().next().unwrap().to_owned();
     let o = gatehouse(p, &["keys", "retire", &active_kid], &[], None);
-    assert!(
-        !o.status.success(),
-        "retiring the only active key is refused"
-    );
+    assert!(!o.status.success(), "retiring the only active key is refused");
     let o = gatehouse(p, &["keys", "retire", "no-such-kid"], &[], None);
     assert!(!o.status.success());
 }

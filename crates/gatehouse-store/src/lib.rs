@@ -8,7 +8,7 @@ mod traits;
 
 pub use error::{StoreError, StoreResult};
 pub use records::{
-    KeyRecord, KeyStatus, RefreshRecord, RoleRecord, SessionRecord, UserPatch, UserRecord,
+    ApiKeyRecord, ClientRecord, KeyRecord, KeyStatus, RefreshRecord, RoleRecord, SessionRecord, UserPatch, UserRecord,
 };
 pub use sql::{Dialect, SqlStore};
-pub use traits::{KeyStore, RevocationStore, RoleStore, SessionStore, Storage, UserStore};
+pub use traits::{ApiKeyStore, ClientStore, KeyStore, RevocationStore, RoleStore, SessionStore, Storage, UserStore};

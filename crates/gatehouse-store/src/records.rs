@@ -82,6 +82,8 @@ pub struct SessionRecord {
     pub expires_at: i64,
     /// When revoked, if revoked.
     pub revoked_at: Option<i64>,
+    /// For browser sessions: SHA-256 (hex) of the cookie secret.
+    pub secret_hash: Option<String>,
 }
 
 /// A refresh token, stored only by hash.
@@ -175,6 +177,70 @@ impl std::fmt::Debug for KeyRecord {
             .field("status", &self.status)
             .field("retire_at", &self.retire_at)
             .field("private_pem", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A confidential OAuth client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    /// Client id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// SHA-256 (hex) of the secret.
+    pub secret_hash: String,
+    /// Scopes the client may be granted.
+    pub scopes: Vec<String>,
+    /// Grant types it may use.
+    pub grant_types: Vec<String>,
+    /// Created, Unix seconds.
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for ClientRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRecord")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("scopes", &self.scopes)
+            .field("grant_types", &self.grant_types)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API key; the key itself is stored only as a hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// Key id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Owner's label.
+    pub name: String,
+    /// The first characters of the key, for recognition.
+    pub prefix: String,
+    /// SHA-256 (hex) of the key.
+    pub key_hash: String,
+    /// Scopes the key acts with.
+    pub scopes: Vec<String>,
+    /// Created, Unix seconds.
+    pub created_at: i64,
+    /// Expiry, if any.
+    pub expires_at: Option<i64>,
+    /// Last use (updated at most once a minute).
+    pub last_used_at: Option<i64>,
+    /// When revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("prefix", &self.prefix)
+            .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
 }

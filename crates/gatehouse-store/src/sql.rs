@@ -9,8 +9,9 @@ use sqlx::{
 };
 
 use crate::{
-    KeyRecord, KeyStatus, KeyStore, RefreshRecord, RevocationStore, RoleRecord, RoleStore,
-    SessionRecord, SessionStore, StoreError, StoreResult, UserPatch, UserRecord, UserStore,
+    ApiKeyRecord, ApiKeyStore, ClientRecord, ClientStore, KeyRecord, KeyStatus, KeyStore, RefreshRecord,
+    RevocationStore, RoleRecord, RoleStore, SessionRecord, SessionStore, StoreError, StoreResult, UserPatch,
+    UserRecord, UserStore,
 };
 
 /// Which SQL engine is behind the pool; looked at only when connecting and migrating.
@@ -34,10 +35,7 @@ fn join(v: &[String]) -> String {
 }
 
 fn split(s: &str) -> Vec<String> {
-    s.split(' ')
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect()
+    s.split(' ').filter(|p| !p.is_empty()).map(str::to_owned).collect()
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -153,6 +151,7 @@ fn session_from_row(r: &AnyRow) -> StoreResult<SessionRecord> {
         last_used_at: r.try_get("last_used_at")?,
         expires_at: r.try_get("expires_at")?,
         revoked_at: r.try_get("revoked_at")?,
+        secret_hash: r.try_get("secret_hash")?,
     })
 }
 
@@ -172,16 +171,13 @@ fn refresh_from_row(r: &AnyRow) -> StoreResult<RefreshRecord> {
 const USER_COLS: &str =
     "id, username, username_key, email, password_hash, roles, disabled, created_at, updated_at, tokens_valid_after";
 const SESSION_COLS: &str =
-    "id, user_id, client_id, kind, created_at, last_used_at, expires_at, revoked_at";
-const REFRESH_COLS: &str =
-    "token_hash, session_id, user_id, client_id, scope, created_at, expires_at, used_at";
+    "id, user_id, client_id, kind, created_at, last_used_at, expires_at, revoked_at, secret_hash";
+const REFRESH_COLS: &str = "token_hash, session_id, user_id, client_id, scope, created_at, expires_at, used_at";
 
 #[async_trait]
 impl UserStore for SqlStore {
     async fn create_user(&self, u: &UserRecord) -> StoreResult<()> {
-        let q = format!(
-            "INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        );
+        let q = format!("INSERT INTO users ({USER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
         sqlx::query(&q)
             .bind(&u.id)
             .bind(&u.username)
@@ -195,36 +191,18 @@ impl UserStore for SqlStore {
             .bind(u.tokens_valid_after)
             .execute(&self.pool)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict("username")
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("username") } else { e.into() })?;
         Ok(())
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRecord>> {
         let q = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
-        sqlx::query(&q)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?.as_ref().map(user_from_row).transpose()
     }
 
     async fn user_by_key(&self, key: &str) -> StoreResult<Option<UserRecord>> {
         let q = format!("SELECT {USER_COLS} FROM users WHERE username_key = $1");
-        sqlx::query(&q)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+        sqlx::query(&q).bind(key).fetch_optional(&self.pool).await?.as_ref().map(user_from_row).transpose()
     }
 
     async fn list_users(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<UserRecord>> {
@@ -239,12 +217,7 @@ impl UserStore for SqlStore {
             .collect()
     }
 
-    async fn update_user(
-        &self,
-        id: &str,
-        p: &UserPatch,
-        now: i64,
-    ) -> StoreResult<Option<UserRecord>> {
+    async fn update_user(&self, id: &str, p: &UserPatch, now: i64) -> StoreResult<Option<UserRecord>> {
         let mut tx = self.pool.begin().await?;
         let q = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
         let Some(row) = sqlx::query(&q).bind(id).fetch_optional(&mut *tx).await? else {
@@ -279,13 +252,7 @@ impl UserStore for SqlStore {
         Ok(Some(u))
     }
 
-    async fn set_password_hash(
-        &self,
-        id: &str,
-        hash: &str,
-        now: i64,
-        void_before: Option<i64>,
-    ) -> StoreResult<bool> {
+    async fn set_password_hash(&self, id: &str, hash: &str, now: i64, void_before: Option<i64>) -> StoreResult<bool> {
         let r = sqlx::query(
             "UPDATE users SET password_hash = $1, updated_at = $2, \
              tokens_valid_after = CASE WHEN $3 > tokens_valid_after THEN $3 ELSE tokens_valid_after END WHERE id = $4",
@@ -301,27 +268,15 @@ impl UserStore for SqlStore {
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let r = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+        let r = sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn count_users(&self) -> StoreResult<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?)
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await?.try_get("n")?)
     }
 
     async fn user_validity(&self) -> StoreResult<Vec<(String, i64, bool)>> {
@@ -368,10 +323,7 @@ impl RoleStore for SqlStore {
     }
 
     async fn delete_role(&self, name: &str) -> StoreResult<bool> {
-        let r = sqlx::query("DELETE FROM roles WHERE name = $1 AND builtin = 0")
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
+        let r = sqlx::query("DELETE FROM roles WHERE name = $1 AND builtin = 0").bind(name).execute(&self.pool).await?;
         Ok(r.rows_affected() == 1)
     }
 }
@@ -380,9 +332,7 @@ async fn insert_refresh<'c, E>(ex: E, t: &RefreshRecord) -> StoreResult<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    let q = format!(
-        "INSERT INTO refresh_tokens ({REFRESH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-    );
+    let q = format!("INSERT INTO refresh_tokens ({REFRESH_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
     sqlx::query(&q)
         .bind(&t.token_hash)
         .bind(&t.session_id)
@@ -399,15 +349,9 @@ where
 
 #[async_trait]
 impl SessionStore for SqlStore {
-    async fn create_session(
-        &self,
-        s: &SessionRecord,
-        first: Option<&RefreshRecord>,
-    ) -> StoreResult<()> {
+    async fn create_session(&self, s: &SessionRecord, first: Option<&RefreshRecord>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        let q = format!(
-            "INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        );
+        let q = format!("INSERT INTO sessions ({SESSION_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
         sqlx::query(&q)
             .bind(&s.id)
             .bind(&s.user_id)
@@ -417,6 +361,7 @@ impl SessionStore for SqlStore {
             .bind(s.last_used_at)
             .bind(s.expires_at)
             .bind(s.revoked_at)
+            .bind(&s.secret_hash)
             .execute(&mut *tx)
             .await?;
         if let Some(t) = first {
@@ -428,13 +373,7 @@ impl SessionStore for SqlStore {
 
     async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
         let q = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = $1");
-        sqlx::query(&q)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(session_from_row)
-            .transpose()
+        sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?.as_ref().map(session_from_row).transpose()
     }
 
     async fn live_sessions(&self, user_id: &str, now: i64) -> StoreResult<Vec<SessionRecord>> {
@@ -442,41 +381,21 @@ impl SessionStore for SqlStore {
             "SELECT {SESSION_COLS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
              ORDER BY created_at, id"
         );
-        sqlx::query(&q)
-            .bind(user_id)
-            .bind(now)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(session_from_row)
-            .collect()
+        sqlx::query(&q).bind(user_id).bind(now).fetch_all(&self.pool).await?.iter().map(session_from_row).collect()
     }
 
     async fn refresh_token(&self, hash: &str) -> StoreResult<Option<RefreshRecord>> {
         let q = format!("SELECT {REFRESH_COLS} FROM refresh_tokens WHERE token_hash = $1");
-        sqlx::query(&q)
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(refresh_from_row)
-            .transpose()
+        sqlx::query(&q).bind(hash).fetch_optional(&self.pool).await?.as_ref().map(refresh_from_row).transpose()
     }
 
-    async fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        next: &RefreshRecord,
-        now: i64,
-    ) -> StoreResult<bool> {
+    async fn rotate_refresh(&self, old_hash: &str, next: &RefreshRecord, now: i64) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(old_hash)
-        .execute(&mut *tx)
-        .await?;
+        let r = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(now)
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await?;
         if r.rows_affected() != 1 {
             tx.rollback().await?;
             return Ok(false);
@@ -492,12 +411,11 @@ impl SessionStore for SqlStore {
     }
 
     async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool> {
-        let r =
-            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+        let r = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -521,16 +439,19 @@ impl SessionStore for SqlStore {
         .collect()
     }
 
+    async fn session_by_secret(&self, secret_hash: &str) -> StoreResult<Option<SessionRecord>> {
+        let q = format!("SELECT {SESSION_COLS} FROM sessions WHERE secret_hash = $1");
+        sqlx::query(&q).bind(secret_hash).fetch_optional(&self.pool).await?.as_ref().map(session_from_row).transpose()
+    }
+
     async fn revoked_sessions(&self, now: i64) -> StoreResult<Vec<(String, i64)>> {
-        sqlx::query(
-            "SELECT id, expires_at FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > $1",
-        )
-        .bind(now)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("id")?, r.try_get("expires_at")?)))
-        .collect()
+        sqlx::query("SELECT id, expires_at FROM sessions WHERE revoked_at IS NOT NULL AND expires_at > $1")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("expires_at")?)))
+            .collect()
     }
 }
 
@@ -552,7 +473,8 @@ impl KeyStore for SqlStore {
                 private_pem: r.try_get("private_pem")?,
                 public_jwk: r.try_get("public_jwk")?,
                 created_at: r.try_get("created_at")?,
-                status: KeyStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("key status {status:?}")))?,
+                status: KeyStatus::parse(&status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("key status {status:?}")))?,
                 retire_at: r.try_get("retire_at")?,
             })
         })
@@ -577,12 +499,7 @@ impl KeyStore for SqlStore {
         Ok(())
     }
 
-    async fn set_key_status(
-        &self,
-        kid: &str,
-        status: KeyStatus,
-        retire_at: Option<i64>,
-    ) -> StoreResult<bool> {
+    async fn set_key_status(&self, kid: &str, status: KeyStatus, retire_at: Option<i64>) -> StoreResult<bool> {
         let r = sqlx::query("UPDATE signing_keys SET status = $1, retire_at = $2 WHERE kid = $3")
             .bind(status.as_str())
             .bind(retire_at)
@@ -605,15 +522,136 @@ impl RevocationStore for SqlStore {
     }
 
     async fn revoked_jtis(&self, now: i64) -> StoreResult<Vec<(String, i64)>> {
-        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM revoked_tokens WHERE expires_at <= $1").bind(now).execute(&self.pool).await?;
         sqlx::query("SELECT jti, expires_at FROM revoked_tokens")
             .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| Ok((r.try_get("jti")?, r.try_get("expires_at")?)))
             .collect()
+    }
+}
+
+fn client_from_row(r: &AnyRow) -> StoreResult<ClientRecord> {
+    Ok(ClientRecord {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        secret_hash: r.try_get("secret_hash")?,
+        scopes: split(&r.try_get::<String, _>("scopes")?),
+        grant_types: split(&r.try_get::<String, _>("grant_types")?),
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn create_client(&self, c: &ClientRecord) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO clients (id, name, secret_hash, scopes, grant_types, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(&c.secret_hash)
+        .bind(join(&c.scopes))
+        .bind(join(&c.grant_types))
+        .bind(c.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| if is_unique_violation(&e) { StoreError::Conflict("client") } else { e.into() })?;
+        Ok(())
+    }
+
+    async fn client(&self, id: &str) -> StoreResult<Option<ClientRecord>> {
+        sqlx::query("SELECT id, name, secret_hash, scopes, grant_types, created_at FROM clients WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(client_from_row)
+            .transpose()
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        sqlx::query("SELECT id, name, secret_hash, scopes, grant_types, created_at FROM clients ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(client_from_row)
+            .collect()
+    }
+
+    async fn delete_client(&self, id: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("DELETE FROM clients WHERE id = $1").bind(id).execute(&self.pool).await?.rows_affected() == 1)
+    }
+}
+
+const API_KEY_COLS: &str =
+    "id, user_id, name, prefix, key_hash, scopes, created_at, expires_at, last_used_at, revoked_at";
+
+fn api_key_from_row(r: &AnyRow) -> StoreResult<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        name: r.try_get("name")?,
+        prefix: r.try_get("prefix")?,
+        key_hash: r.try_get("key_hash")?,
+        scopes: split(&r.try_get::<String, _>("scopes")?),
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+#[async_trait]
+impl ApiKeyStore for SqlStore {
+    async fn create_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
+        let q = format!("INSERT INTO api_keys ({API_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+        sqlx::query(&q)
+            .bind(&k.id)
+            .bind(&k.user_id)
+            .bind(&k.name)
+            .bind(&k.prefix)
+            .bind(&k.key_hash)
+            .bind(join(&k.scopes))
+            .bind(k.created_at)
+            .bind(k.expires_at)
+            .bind(k.last_used_at)
+            .bind(k.revoked_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let q = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = $1");
+        sqlx::query(&q).bind(key_hash).fetch_optional(&self.pool).await?.as_ref().map(api_key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self, user_id: &str) -> StoreResult<Vec<ApiKeyRecord>> {
+        let q = format!(
+            "SELECT {API_KEY_COLS} FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC"
+        );
+        sqlx::query(&q).bind(user_id).fetch_all(&self.pool).await?.iter().map(api_key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+        let r =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id)
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn touch_api_key(&self, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::{
-    KeyRecord, KeyStatus, RefreshRecord, RoleRecord, SessionRecord, StoreResult, UserPatch,
+    ApiKeyRecord, ClientRecord, KeyRecord, KeyStatus, RefreshRecord, RoleRecord, SessionRecord, StoreResult, UserPatch,
     UserRecord,
 };
 
@@ -19,20 +19,9 @@ pub trait UserStore: Send + Sync {
     /// Users with id greater than `after`, in id order, at most `limit`.
     async fn list_users(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<UserRecord>>;
     /// Applies a patch; returns the updated user, or None if absent.
-    async fn update_user(
-        &self,
-        id: &str,
-        patch: &UserPatch,
-        now: i64,
-    ) -> StoreResult<Option<UserRecord>>;
+    async fn update_user(&self, id: &str, patch: &UserPatch, now: i64) -> StoreResult<Option<UserRecord>>;
     /// Replaces the password hash; `void_before` also voids credentials issued before it.
-    async fn set_password_hash(
-        &self,
-        id: &str,
-        hash: &str,
-        now: i64,
-        void_before: Option<i64>,
-    ) -> StoreResult<bool>;
+    async fn set_password_hash(&self, id: &str, hash: &str, now: i64, void_before: Option<i64>) -> StoreResult<bool>;
     /// Deletes a user and, by cascade, their sessions. True if a user was deleted.
     async fn delete_user(&self, id: &str) -> StoreResult<bool>;
     /// Number of users.
@@ -56,11 +45,7 @@ pub trait RoleStore: Send + Sync {
 #[async_trait]
 pub trait SessionStore: Send + Sync {
     /// Creates a session and its first refresh token (if any) atomically.
-    async fn create_session(
-        &self,
-        session: &SessionRecord,
-        first: Option<&RefreshRecord>,
-    ) -> StoreResult<()>;
+    async fn create_session(&self, session: &SessionRecord, first: Option<&RefreshRecord>) -> StoreResult<()>;
     /// A session by id.
     async fn session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
     /// A user's sessions that are not revoked and not past `now`.
@@ -69,12 +54,7 @@ pub trait SessionStore: Send + Sync {
     async fn refresh_token(&self, token_hash: &str) -> StoreResult<Option<RefreshRecord>>;
     /// Marks `old_hash` used and stores `next`, atomically, only if `old_hash` was unused.
     /// Returns false when another request rotated it first (the caller treats that as reuse).
-    async fn rotate_refresh(
-        &self,
-        old_hash: &str,
-        next: &RefreshRecord,
-        now: i64,
-    ) -> StoreResult<bool>;
+    async fn rotate_refresh(&self, old_hash: &str, next: &RefreshRecord, now: i64) -> StoreResult<bool>;
     /// Revokes one session; true if it was live.
     async fn revoke_session(&self, id: &str, now: i64) -> StoreResult<bool>;
     /// Revokes every session of a user except `keep`; returns the revoked ids.
@@ -84,6 +64,8 @@ pub trait SessionStore: Send + Sync {
         keep: Option<&str>,
         now: i64,
     ) -> StoreResult<Vec<(String, i64)>>;
+    /// A live-or-not browser session by the hash of its cookie secret.
+    async fn session_by_secret(&self, secret_hash: &str) -> StoreResult<Option<SessionRecord>>;
     /// Revoked sessions not yet past their absolute expiry: `(id, expires_at)`.
     async fn revoked_sessions(&self, now: i64) -> StoreResult<Vec<(String, i64)>>;
 }
@@ -96,12 +78,7 @@ pub trait KeyStore: Send + Sync {
     /// Stores a key.
     async fn insert_key(&self, key: &KeyRecord) -> StoreResult<()>;
     /// Changes a key's state.
-    async fn set_key_status(
-        &self,
-        kid: &str,
-        status: KeyStatus,
-        retire_at: Option<i64>,
-    ) -> StoreResult<bool>;
+    async fn set_key_status(&self, kid: &str, status: KeyStatus, retire_at: Option<i64>) -> StoreResult<bool>;
 }
 
 /// Denylisted access-token ids.
@@ -113,12 +90,40 @@ pub trait RevocationStore: Send + Sync {
     async fn revoked_jtis(&self, now: i64) -> StoreResult<Vec<(String, i64)>>;
 }
 
+/// Confidential OAuth clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Registers a client.
+    async fn create_client(&self, client: &ClientRecord) -> StoreResult<()>;
+    /// A client by id.
+    async fn client(&self, id: &str) -> StoreResult<Option<ClientRecord>>;
+    /// Every client, by id.
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>>;
+    /// Deletes a client; true if it existed.
+    async fn delete_client(&self, id: &str) -> StoreResult<bool>;
+}
+
+/// API keys.
+#[async_trait]
+pub trait ApiKeyStore: Send + Sync {
+    /// Stores a new key.
+    async fn create_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    /// A key by the hash of its secret.
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// A user's keys that are not revoked, newest first.
+    async fn list_api_keys(&self, user_id: &str) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// Revokes a user's key; true if it was live and theirs.
+    async fn revoke_api_key(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool>;
+    /// Records use.
+    async fn touch_api_key(&self, id: &str, now: i64) -> StoreResult<()>;
+}
+
 /// Everything the server stores.
 pub trait Storage:
-    UserStore + RoleStore + SessionStore + KeyStore + RevocationStore + std::fmt::Debug
+    UserStore + RoleStore + SessionStore + KeyStore + RevocationStore + ClientStore + ApiKeyStore + std::fmt::Debug
 {
 }
 impl<T> Storage for T where
-    T: UserStore + RoleStore + SessionStore + KeyStore + RevocationStore + std::fmt::Debug
+    T: UserStore + RoleStore + SessionStore + KeyStore + RevocationStore + ClientStore + ApiKeyStore + std::fmt::Debug
 {
 }

@@ -32,25 +32,13 @@ fn is_self(who: &Authenticated, id: &str) -> bool {
         (status = 401, description = "No, invalid, expired or revoked credential", body = crate::openapi::ApiErrorBody),
         (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
         (status = 200, description = "A page of users", body = crate::openapi::UserPage)))]
-pub async fn list_users(
-    State(st): State<AppState>,
-    Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
+pub async fn list_users(State(st): State<AppState>, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
     let limit = page.limit()?;
-    let users = st
-        .store
-        .list_users(page.cursor()?.as_deref(), limit + 1)
-        .await?;
+    let users = st.store.list_users(page.cursor()?.as_deref(), limit + 1).await?;
     let graph = st.roles().await?;
     let more = users.len() > limit as usize;
-    let items: Vec<UserView> = users
-        .iter()
-        .take(limit as usize)
-        .map(|u| user_view(u, &graph))
-        .collect();
-    let next = more
-        .then(|| users.get(limit as usize - 1).map(|u| Page::encode(&u.id)))
-        .flatten();
+    let items: Vec<UserView> = users.iter().take(limit as usize).map(|u| user_view(u, &graph)).collect();
+    let next = more.then(|| users.get(limit as usize - 1).map(|u| Page::encode(&u.id))).flatten();
     Ok(Json(json!({"items": items, "next_cursor": next})))
 }
 
@@ -69,10 +57,7 @@ pub async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let user = create_user(st.store.as_ref(), &st.hasher, st.clock.now(), input).await?;
     tracing::info!(actor = %who.subject, user = %user.id, "admin created user");
-    Ok((
-        StatusCode::CREATED,
-        Json(user_view(&user, &st.roles().await?)),
-    ))
+    Ok((StatusCode::CREATED, Json(user_view(&user, &st.roles().await?))))
 }
 
 /// `GET /admin/users/{id}`
@@ -82,15 +67,8 @@ pub async fn create(
         (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
         (status = 200, description = "The user", body = UserView),
         (status = 404, description = "No such user", body = crate::openapi::ApiErrorBody)))]
-pub async fn get_user(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<UserView>, ApiError> {
-    let user = st
-        .store
-        .user_by_id(&id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+pub async fn get_user(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
+    let user = st.store.user_by_id(&id).await?.ok_or(ApiError::NotFound("user"))?;
     Ok(Json(user_view(&user, &st.roles().await?)))
 }
 
@@ -107,9 +85,7 @@ pub struct AdminPatch {
     pub email: Option<Option<String>>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -136,40 +112,20 @@ pub async fn patch_user(
     if let Some(Some(e)) = &p.email {
         check_email(e)?;
     }
-    let before = st
-        .store
-        .user_by_id(&id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+    let before = st.store.user_by_id(&id).await?.ok_or(ApiError::NotFound("user"))?;
     if is_self(&who, &id) {
-        let loses_admin = p
-            .roles
-            .as_ref()
-            .is_some_and(|r| !graph.scopes_for(r).contains("admin"));
+        let loses_admin = p.roles.as_ref().is_some_and(|r| !graph.scopes_for(r).contains("admin"));
         if p.disabled == Some(true) || loses_admin {
-            return Err(ApiError::Conflict(
-                "you cannot disable yourself or remove your own admin scope".into(),
-            ));
+            return Err(ApiError::Conflict("you cannot disable yourself or remove your own admin scope".into()));
         }
     }
     let now = st.clock.now();
-    let lost_role = p
-        .roles
-        .as_ref()
-        .is_some_and(|new| before.roles.iter().any(|r| !new.contains(r)));
+    let lost_role = p.roles.as_ref().is_some_and(|new| before.roles.iter().any(|r| !new.contains(r)));
     let disabling = p.disabled == Some(true) && !before.disabled;
     let void = (lost_role || disabling).then_some(now);
-    let patch = UserPatch {
-        roles: p.roles.clone(),
-        disabled: p.disabled,
-        email: p.email.clone(),
-        tokens_valid_after: void,
-    };
-    let user = st
-        .store
-        .update_user(&id, &patch, now)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+    let patch =
+        UserPatch { roles: p.roles.clone(), disabled: p.disabled, email: p.email.clone(), tokens_valid_after: void };
+    let user = st.store.update_user(&id, &patch, now).await?.ok_or(ApiError::NotFound("user"))?;
     if let Some(t) = void {
         st.revocations.void_user_before(&id, t);
     }
@@ -221,14 +177,8 @@ pub async fn revoke_sessions(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let now = st.clock.now();
-    let patch = UserPatch {
-        tokens_valid_after: Some(now),
-        ..Default::default()
-    };
-    st.store
-        .update_user(&id, &patch, now)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+    let patch = UserPatch { tokens_valid_after: Some(now), ..Default::default() };
+    st.store.update_user(&id, &patch, now).await?.ok_or(ApiError::NotFound("user"))?;
     st.revocations.void_user_before(&id, now);
     for (sid, exp) in st.store.revoke_user_sessions(&id, None, now).await? {
         st.revocations.revoke_session(&sid, exp);
@@ -285,26 +235,17 @@ pub async fn put_role(
         ));
     }
     if let Some(bad) = body.scopes.iter().find(|s| !is_valid_scope_token(s)) {
-        return Err(ApiError::invalid(
-            "scopes",
-            format!("{bad:?} is not a valid scope name"),
-        ));
+        return Err(ApiError::invalid("scopes", format!("{bad:?} is not a valid scope name")));
     }
     let graph = st.roles().await?;
     if let Some(bad) = body.includes.iter().find(|r| !graph.has(r)) {
-        return Err(ApiError::invalid(
-            "includes",
-            format!("unknown role {bad:?}"),
-        ));
+        return Err(ApiError::invalid("includes", format!("unknown role {bad:?}")));
     }
     if graph.would_cycle(&name, &body.includes) {
         return Err(ApiError::invalid("includes", "would create a cycle"));
     }
     if name == "admin" && !body.scopes.iter().any(|s| s == "admin") {
-        return Err(ApiError::invalid(
-            "scopes",
-            "the admin role must keep the admin scope",
-        ));
+        return Err(ApiError::invalid("scopes", "the admin role must keep the admin scope"));
     }
     let mut scopes = body.scopes;
     scopes.sort();
@@ -313,12 +254,7 @@ pub async fn put_role(
     includes.sort();
     includes.dedup();
     let builtin = graph.get(&name).is_some_and(|r| r.builtin);
-    let role = RoleRecord {
-        name,
-        scopes,
-        includes,
-        builtin,
-    };
+    let role = RoleRecord { name, scopes, includes, builtin };
     st.store.put_role(&role, st.clock.now()).await?;
     tracing::info!(actor = %who.subject, role = %role.name, "admin put role");
     Ok(Json(role_view(&role)))
@@ -340,11 +276,7 @@ pub async fn delete_role(
     let graph = st.roles().await?;
     match graph.get(&name) {
         None => return Err(ApiError::NotFound("role")),
-        Some(r) if r.builtin => {
-            return Err(ApiError::Conflict(
-                "built-in roles cannot be deleted".into(),
-            ))
-        }
+        Some(r) if r.builtin => return Err(ApiError::Conflict("built-in roles cannot be deleted".into())),
         Some(_) => {}
     }
     if let Some(r) = graph.all().find(|r| r.includes.contains(&name)) {

@@ -1,7 +1,10 @@
 //! HTTP routes.
 
+pub mod account;
 pub mod admin;
+pub mod clients;
 pub mod health;
+pub mod revocation;
 pub mod token;
 pub mod users;
 pub mod well_known;

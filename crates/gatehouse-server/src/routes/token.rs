@@ -9,17 +9,17 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use base64::{engine::general_purpose::STANDARD, Engine as _};
 use gatehouse_core::{username_key, ScopeSet};
 use gatehouse_store::UserRecord;
 use secrecy::SecretString;
 use serde_json::json;
 
 use crate::{
+    client_auth::{authenticate_client, ClientAuth},
     error::{no_store, OAuthError},
     form::parse_form,
     state::AppState,
-    tokens::{access_token, hash_token, new_session, next_refresh, DEFAULT_CLIENT_ID},
+    tokens::{access_token, hash_token, new_session, next_refresh},
 };
 
 type Form = HashMap<String, String>;
@@ -28,7 +28,7 @@ type Form = HashMap<String, String>;
 #[utoipa::path(post, path = "/token", tag = "oauth2", operation_id = "token",
     request_body(content = crate::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Tokens (Cache-Control: no-store)", body = crate::openapi::TokenResponse),
-        (status = 400, description = "invalid_request, invalid_grant, invalid_scope, unsupported_grant_type", body = crate::openapi::OAuthErrorBody),
+        (status = 400, description = "invalid_request, invalid_grant, invalid_scope, unsupported_grant_type, unauthorized_client", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
         (status = 503, description = "Hashing pool saturated (Retry-After)", body = crate::openapi::OAuthErrorBody)))]
 pub async fn token(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -38,63 +38,42 @@ pub async fn token(State(st): State<AppState>, headers: HeaderMap, body: Bytes) 
     }
 }
 
-async fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+/// Checks the content type and parses the form of an OAuth endpoint request.
+///
+/// # Errors
+/// `invalid_request` for another content type or a malformed form.
+pub fn oauth_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request(
-            "Content-Type must be application/x-www-form-urlencoded",
-        ));
+        return Err(OAuthError::invalid_request("Content-Type must be application/x-www-form-urlencoded"));
     }
-    let form = parse_form(body).map_err(OAuthError::invalid_request)?;
-    let client_id = authenticate_client(headers, &form)?;
-    match form.get("grant_type").map(String::as_str) {
-        None | Some("") => Err(OAuthError::invalid_request("grant_type is required")),
-        Some("password") => password_grant(st, &form, &client_id).await,
-        Some("refresh_token") => refresh_grant(st, &form, &client_id).await,
-        Some("client_credentials") => Err(OAuthError::unauthorized_client(
-            "client_credentials requires a registered confidential client",
-        )),
-        Some(other) => Err(OAuthError::unsupported_grant_type(format!(
-            "grant_type {:?} is not supported",
-            other.chars().take(40).collect::<String>()
-        ))),
-    }
+    parse_form(body).map_err(OAuthError::invalid_request)
 }
 
-/// Client authentication. Only the implicit public client exists so far: a request may
-/// name it (or nothing); any secret or unknown client is `invalid_client`.
-fn authenticate_client(headers: &HeaderMap, form: &Form) -> Result<String, OAuthError> {
-    let mut client_id = form.get("client_id").cloned();
-    if let Some(v) = headers.get(header::AUTHORIZATION) {
-        let v = v.to_str().map_err(|_| OAuthError::invalid_client())?;
-        let (scheme, b64) = v.split_once(' ').ok_or_else(OAuthError::invalid_client)?;
-        if !scheme.eq_ignore_ascii_case("basic") {
+async fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+    let form = oauth_form(headers, body)?;
+    let client = authenticate_client(st, headers, &form).await?;
+    let grant = match form.get("grant_type").map(String::as_str) {
+        None | Some("") => return Err(OAuthError::invalid_request("grant_type is required")),
+        Some(g @ ("password" | "refresh_token" | "client_credentials")) => g,
+        Some(other) => {
+            return Err(OAuthError::unsupported_grant_type(format!(
+                "grant_type {:?} is not supported",
+                other.chars().take(40).collect::<String>()
+            )))
+        }
+    };
+    if !client.allows_grant(grant) {
+        if grant == "client_credentials" && client.confidential.is_none() {
             return Err(OAuthError::invalid_client());
         }
-        let raw = STANDARD
-            .decode(b64.trim())
-            .map_err(|_| OAuthError::invalid_client())?;
-        let raw = String::from_utf8(raw).map_err(|_| OAuthError::invalid_client())?;
-        let (id, secret) = raw.split_once(':').ok_or_else(OAuthError::invalid_client)?;
-        if !secret.is_empty() || form.contains_key("client_secret") {
-            return Err(OAuthError::invalid_client());
-        }
-        if client_id.as_deref().is_some_and(|c| c != id) {
-            return Err(OAuthError::invalid_request(
-                "client_id differs between header and body",
-            ));
-        }
-        client_id = Some(id.to_owned());
-    } else if form.get("client_secret").is_some_and(|s| !s.is_empty()) {
-        return Err(OAuthError::invalid_client());
+        return Err(OAuthError::unauthorized_client(format!("this client may not use the {grant} grant")));
     }
-    match client_id.as_deref() {
-        None | Some("") | Some(DEFAULT_CLIENT_ID) => Ok(DEFAULT_CLIENT_ID.to_owned()),
-        Some(_) => Err(OAuthError::invalid_client()),
+    match grant {
+        "password" => password_grant(st, &form, &client).await,
+        "refresh_token" => refresh_grant(st, &form, &client).await,
+        _ => client_credentials_grant(st, &form, &client).await,
     }
 }
 
@@ -133,25 +112,33 @@ fn success(access: String, expires_in: i64, refresh: Option<String>, scope: &Sco
     res
 }
 
-async fn password_grant(
-    st: &AppState,
-    form: &Form,
-    client_id: &str,
-) -> Result<Response, OAuthError> {
+/// Scopes a confidential client caps grants to (None: no cap).
+fn client_cap(client: &ClientAuth) -> Option<ScopeSet> {
+    client.confidential.as_ref().map(|c| c.scopes.iter().map(String::as_str).collect())
+}
+
+/// Known scope names: those some role grants, plus the calling client's own.
+fn known_scopes(graph: &crate::roles::RoleGraph, client: &ClientAuth) -> ScopeSet {
+    let mut known = graph.known_scopes();
+    if let Some(cap) = client_cap(client) {
+        known.extend(&cap);
+    }
+    known
+}
+
+async fn password_grant(st: &AppState, form: &Form, client: &ClientAuth) -> Result<Response, OAuthError> {
+    let client_id = client.id.as_str();
     let username = required(form, "username")?;
     let password = required(form, "password")?;
     if username.len() > 256 || password.len() > 1024 {
         return Err(OAuthError::invalid_grant());
     }
     let graph = st.roles().await?;
-    let requested = requested_scope(form, &graph.known_scopes())?;
+    let requested = requested_scope(form, &known_scopes(&graph, client))?;
     let user = st.store.user_by_key(&username_key(username)).await?;
     let verified = st
         .hasher
-        .verify(
-            SecretString::from(password.to_owned()),
-            user.as_ref().map(|u| u.password_hash.clone()),
-        )
+        .verify(SecretString::from(password.to_owned()), user.as_ref().map(|u| u.password_hash.clone()))
         .await?;
     let Some(user) = user.filter(|u| verified.ok && !u.disabled) else {
         tracing::info!(reason = "bad_credentials", "login failed");
@@ -160,34 +147,23 @@ async fn password_grant(
     if verified.needs_rehash {
         rehash(st, &user, password).await;
     }
-    let allowed = graph.scopes_for(&user.roles);
+    let mut allowed = graph.scopes_for(&user.roles);
+    if let Some(cap) = client_cap(client) {
+        allowed = allowed.intersection(&cap);
+    }
     let granted = requested.map_or_else(|| allowed.clone(), |r| r.intersection(&allowed));
     let (session, first, refresh) = new_session(st, &user.id, client_id, &granted);
     st.store.create_session(&session, Some(&first)).await?;
-    let (access, ttl) = access_token(
-        st,
-        format!("user:{}", user.id),
-        &granted,
-        client_id,
-        Some(&session.id),
-    )
-    .map_err(OAuthError::server_error)?;
+    let (access, ttl) = access_token(st, format!("user:{}", user.id), &granted, client_id, Some(&session.id))
+        .map_err(OAuthError::server_error)?;
     tracing::info!(user = %user.id, sid = %session.id, "login succeeded");
     Ok(success(access, ttl, Some(refresh), &granted))
 }
 
 async fn rehash(st: &AppState, user: &UserRecord, password: &str) {
-    match st
-        .hasher
-        .hash(SecretString::from(password.to_owned()))
-        .await
-    {
+    match st.hasher.hash(SecretString::from(password.to_owned())).await {
         Ok(Ok(h)) => {
-            if let Err(e) = st
-                .store
-                .set_password_hash(&user.id, &h, st.clock.now(), None)
-                .await
-            {
+            if let Err(e) = st.store.set_password_hash(&user.id, &h, st.clock.now(), None).await {
                 tracing::warn!(error = %e, "could not store upgraded password hash");
             } else {
                 tracing::info!(user = %user.id, "password hash upgraded to current parameters");
@@ -197,11 +173,8 @@ async fn rehash(st: &AppState, user: &UserRecord, password: &str) {
     }
 }
 
-async fn refresh_grant(
-    st: &AppState,
-    form: &Form,
-    client_id: &str,
-) -> Result<Response, OAuthError> {
+async fn refresh_grant(st: &AppState, form: &Form, client: &ClientAuth) -> Result<Response, OAuthError> {
+    let client_id = client.id.as_str();
     let presented = required(form, "refresh_token")?;
     if presented.len() > 512 {
         return Err(OAuthError::invalid_grant());
@@ -216,72 +189,57 @@ async fn refresh_grant(
         return Err(OAuthError::invalid_grant());
     }
     let session = st.store.session(&old.session_id).await?;
-    let Some(session) =
-        session.filter(|s| s.revoked_at.is_none() && s.expires_at > now && old.expires_at > now)
-    else {
+    let Some(session) = session.filter(|s| s.revoked_at.is_none() && s.expires_at > now && old.expires_at > now) else {
         return Err(OAuthError::invalid_grant());
     };
     if old.client_id != client_id {
         return Err(OAuthError::invalid_grant());
     }
-    let Some(user) = st
-        .store
-        .user_by_id(&old.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-    else {
+    let Some(user) = st.store.user_by_id(&old.user_id).await?.filter(|u| !u.disabled) else {
         return Err(OAuthError::invalid_grant());
     };
     let graph = st.roles().await?;
     let original = ScopeSet::parse(&old.scope).unwrap_or_default();
-    let granted_before = match requested_scope(form, &graph.known_scopes())? {
+    let granted_before = match requested_scope(form, &known_scopes(&graph, client))? {
         Some(r) if !original.is_superset(&r) => {
-            return Err(OAuthError::invalid_scope(
-                "a refresh may only narrow the original scope",
-            ))
+            return Err(OAuthError::invalid_scope("a refresh may only narrow the original scope"))
         }
         Some(r) => r,
         None => original,
     };
     // Roles are re-read: scopes the user lost are gone from the new tokens.
     let granted = granted_before.intersection(&graph.scopes_for(&user.roles));
-    let (next, refresh) = next_refresh(
-        st,
-        &session.id,
-        session.expires_at,
-        &user.id,
-        client_id,
-        &granted,
-    );
+    let (next, refresh) = next_refresh(st, &session.id, session.expires_at, &user.id, client_id, &granted);
     if !st.store.rotate_refresh(&hash, &next, now).await? {
         // Someone rotated it between our read and our write: that is reuse too.
         revoke_family(st, &session.id, "refresh_token_race").await?;
         return Err(OAuthError::invalid_grant());
     }
-    let (access, ttl) = access_token(
-        st,
-        format!("user:{}", user.id),
-        &granted,
-        client_id,
-        Some(&session.id),
-    )
-    .map_err(OAuthError::server_error)?;
+    let (access, ttl) = access_token(st, format!("user:{}", user.id), &granted, client_id, Some(&session.id))
+        .map_err(OAuthError::server_error)?;
     Ok(success(access, ttl, Some(refresh), &granted))
 }
 
+/// `client_credentials`: the client acts as itself (`sub = client:<id>`), with at most its
+/// registered scopes; no refresh token (RFC 6749 §4.4.3).
+async fn client_credentials_grant(st: &AppState, form: &Form, client: &ClientAuth) -> Result<Response, OAuthError> {
+    let cap = client_cap(client).unwrap_or_default();
+    let graph = st.roles().await?;
+    let granted = match requested_scope(form, &known_scopes(&graph, client))? {
+        Some(r) => r.intersection(&cap),
+        None => cap,
+    };
+    let (access, ttl) = access_token(st, format!("client:{}", client.id), &granted, &client.id, None)
+        .map_err(OAuthError::server_error)?;
+    tracing::info!(client = %client.id, "client_credentials token issued");
+    Ok(success(access, ttl, None, &granted))
+}
+
 /// Revokes a whole refresh family (and its access tokens, through `sid`).
-async fn revoke_family(
-    st: &AppState,
-    session_id: &str,
-    reason: &'static str,
-) -> Result<(), OAuthError> {
+pub async fn revoke_family(st: &AppState, session_id: &str, reason: &'static str) -> Result<(), OAuthError> {
     let now = st.clock.now();
     st.store.revoke_session(session_id, now).await?;
-    let exp = st
-        .store
-        .session(session_id)
-        .await?
-        .map_or(now + st.settings.session_max_ttl, |s| s.expires_at);
+    let exp = st.store.session(session_id).await?.map_or(now + st.settings.session_max_ttl, |s| s.expires_at);
     st.revocations.revoke_session(session_id, exp);
     tracing::warn!(sid = %session_id, reason, "refresh token family revoked");
     Ok(())

@@ -18,18 +18,13 @@ async fn me_record(
     who: &gatehouse_axum::Authenticated,
 ) -> Result<gatehouse_store::UserRecord, axum::response::Response> {
     let Some(id) = who.subject.user_id() else {
-        return Err(ApiError::Forbidden(
-            "not_a_user",
-            "this credential does not belong to a user".into(),
-        )
-        .into_response());
+        return Err(
+            ApiError::Forbidden("not_a_user", "this credential does not belong to a user".into()).into_response()
+        );
     };
     match st.store.user_by_id(id).await {
         Ok(Some(u)) if !u.disabled => Ok(u),
-        Ok(_) => Err(gatehouse_axum::AuthRejection::InvalidToken {
-            reason: "unknown_user",
-        }
-        .into_response()),
+        Ok(_) => Err(gatehouse_axum::AuthRejection::InvalidToken { reason: "unknown_user" }.into_response()),
         Err(e) => Err(ApiError::from(e).into_response()),
     }
 }
@@ -60,9 +55,7 @@ pub struct MePatch {
     pub email: Option<Option<String>>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -86,15 +79,8 @@ pub async fn patch_me(
         if let Some(Some(e)) = &patch.email {
             check_email(e)?;
         }
-        let p = gatehouse_store::UserPatch {
-            email: patch.email,
-            ..Default::default()
-        };
-        let updated = st
-            .store
-            .update_user(&user.id, &p, st.clock.now())
-            .await?
-            .ok_or(ApiError::NotFound("user"))?;
+        let p = gatehouse_store::UserPatch { email: patch.email, ..Default::default() };
+        let updated = st.store.update_user(&user.id, &p, st.clock.now()).await?.ok_or(ApiError::NotFound("user"))?;
         Ok(user_view(&updated, &st.roles().await?))
     }
     .await;
@@ -116,35 +102,13 @@ pub async fn register(
     ApiJson(input): ApiJson<NewUser>,
 ) -> Result<impl IntoResponse, ApiError> {
     if !st.settings.open_registration {
-        return Err(ApiError::Forbidden(
-            "registration_closed",
-            "self-registration is disabled".into(),
-        ));
+        return Err(ApiError::Forbidden("registration_closed", "self-registration is disabled".into()));
     }
-    if input
-        .roles
-        .as_ref()
-        .is_some_and(|r| r.iter().any(|r| r != "user"))
-    {
-        return Err(ApiError::invalid(
-            "roles",
-            "self-registered users get the user role only",
-        ));
+    if input.roles.as_ref().is_some_and(|r| r.iter().any(|r| r != "user")) {
+        return Err(ApiError::invalid("roles", "self-registered users get the user role only"));
     }
-    let user = create_user(
-        st.store.as_ref(),
-        &st.hasher,
-        st.clock.now(),
-        NewUser {
-            roles: None,
-            ..input
-        },
-    )
-    .await?;
+    let user = create_user(st.store.as_ref(), &st.hasher, st.clock.now(), NewUser { roles: None, ..input }).await?;
     let graph = st.roles().await?;
     tracing::info!(user = %user.id, "user registered");
-    Ok((
-        StatusCode::CREATED,
-        Json(accounts::user_view(&user, &graph)),
-    ))
+    Ok((StatusCode::CREATED, Json(accounts::user_view(&user, &graph))))
 }

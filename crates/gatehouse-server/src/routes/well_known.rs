@@ -15,10 +15,7 @@ use crate::state::AppState;
 pub async fn jwks(State(st): State<AppState>) -> Response {
     let body = st.keys.current().jwks.to_string();
     let mut res = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
-    );
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
     res
 }
 

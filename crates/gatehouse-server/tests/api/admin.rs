@@ -34,26 +34,10 @@ async fn create_user_shape_and_validation() {
     assert!(!v.to_string().contains(PASSWORD) && !v.to_string().contains("argon2"));
 
     let cases = [
-        (
-            json!({"username": "KATE", "password": PASSWORD}),
-            StatusCode::CONFLICT,
-            None,
-        ),
-        (
-            json!({"username": "ｋａｔｅ", "password": PASSWORD}),
-            StatusCode::CONFLICT,
-            None,
-        ),
-        (
-            json!({"username": "liam", "password": "short"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("password"),
-        ),
-        (
-            json!({"username": "liam", "password": "password123"}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("password"),
-        ),
+        (json!({"username": "KATE", "password": PASSWORD}), StatusCode::CONFLICT, None),
+        (json!({"username": "ｋａｔｅ", "password": PASSWORD}), StatusCode::CONFLICT, None),
+        (json!({"username": "liam", "password": "short"}), StatusCode::UNPROCESSABLE_ENTITY, Some("password")),
+        (json!({"username": "liam", "password": "password123"}), StatusCode::UNPROCESSABLE_ENTITY, Some("password")),
         (
             json!({"username": "liam", "password": PASSWORD, "roles": ["wizard"]}),
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -64,40 +48,21 @@ async fn create_user_shape_and_validation() {
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("email"),
         ),
-        (
-            json!({"username": "", "password": PASSWORD}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("username"),
-        ),
-        (
-            json!({"password": PASSWORD}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("username"),
-        ),
+        (json!({"username": "", "password": PASSWORD}), StatusCode::UNPROCESSABLE_ENTITY, Some("username")),
+        (json!({"password": PASSWORD}), StatusCode::UNPROCESSABLE_ENTITY, Some("username")),
         (
             json!({"username": "liam", "password": PASSWORD, "is_superuser": true}),
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("is_superuser"),
         ),
-        (
-            json!({"username": 7, "password": PASSWORD}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("username"),
-        ),
+        (json!({"username": 7, "password": PASSWORD}), StatusCode::UNPROCESSABLE_ENTITY, Some("username")),
     ];
     for (body, status, field) in cases {
-        let (s, v) = json_of(
-            app.send_json(Method::POST, "/admin/users", &admin, &body)
-                .await,
-        )
-        .await;
+        let (s, v) = json_of(app.send_json(Method::POST, "/admin/users", &admin, &body).await).await;
         assert_eq!(s, status, "{body}");
         if let Some(f) = field {
             assert_eq!(v["error"], "validation_error", "{body}");
-            assert!(
-                v["detail"].as_str().unwrap().contains(f) || v["field"] == f,
-                "{body} -> {v}"
-            );
+            assert!(v["detail"].as_str().unwrap().contains(f) || v["field"] == f, "{body} -> {v}");
         }
         assert!(v["request_id"].is_string());
     }
@@ -111,14 +76,7 @@ async fn create_user_shape_and_validation() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = app
-        .http
-        .post(app.url("/admin/users"))
-        .bearer_auth(&admin)
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.post(app.url("/admin/users")).bearer_auth(&admin).body("{}").send().await.unwrap();
     assert!(r.status().is_client_error());
     // nothing half-created: only admin and Kate exist
     let (_, list) = json_of(app.get("/admin/users?limit=200", Some(&admin)).await).await;
@@ -130,8 +88,7 @@ async fn pagination_visits_every_user_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     for i in 0..5 {
-        app.create_user(&admin, &format!("user{i}"), &["user"])
-            .await;
+        app.create_user(&admin, &format!("user{i}"), &["user"]).await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -144,32 +101,18 @@ async fn pagination_visits_every_user_once() {
         assert_eq!(s, StatusCode::OK);
         let items = v["items"].as_array().unwrap();
         assert!(items.len() <= 2);
-        seen.extend(
-            items
-                .iter()
-                .map(|u| u["username"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(items.iter().map(|u| u["username"].as_str().unwrap().to_owned()));
         match v["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
         }
     }
     seen.sort();
-    assert_eq!(
-        seen,
-        vec!["admin", "user0", "user1", "user2", "user3", "user4"]
-    );
-    for bad in [
-        "/admin/users?limit=0",
-        "/admin/users?limit=abc",
-        "/admin/users?limit=5000",
-        "/admin/users?cursor=%%%",
-    ] {
+    assert_eq!(seen, vec!["admin", "user0", "user1", "user2", "user3", "user4"]);
+    for bad in ["/admin/users?limit=0", "/admin/users?limit=abc", "/admin/users?limit=5000", "/admin/users?cursor=%%%"]
+    {
         let (s, v) = json_of(app.get(bad, Some(&admin)).await).await;
-        assert!(
-            s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::BAD_REQUEST,
-            "{bad}: {s}"
-        );
+        assert!(s == StatusCode::UNPROCESSABLE_ENTITY || s == StatusCode::BAD_REQUEST, "{bad}: {s}");
         assert!(v["error"].is_string());
     }
 }
@@ -191,52 +134,28 @@ async fn invalid_patch_changes_nothing() {
     }
     let (_, now) = json_of(app.get(&path, Some(&admin)).await).await;
     assert_eq!(now, u);
-    let (s, _) = json_of(
-        app.send_json(
-            Method::PATCH,
-            "/admin/users/does-not-exist",
-            &admin,
-            &json!({"disabled": true}),
-        )
-        .await,
-    )
-    .await;
+    let (s, _) =
+        json_of(app.send_json(Method::PATCH, "/admin/users/does-not-exist", &admin, &json!({"disabled": true})).await)
+            .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    assert_eq!(
-        app.delete("/admin/users/does-not-exist", &admin)
-            .await
-            .status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(app.delete("/admin/users/does-not-exist", &admin).await.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn admins_cannot_lock_themselves_out() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let me: Value = app
-        .get("/users/me", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get("/users/me", Some(&admin)).await.json().await.unwrap();
     let path = format!("/admin/users/{}", me["id"].as_str().unwrap());
     assert_eq!(
-        app.send_json(Method::PATCH, &path, &admin, &json!({"disabled": true}))
-            .await
-            .status(),
+        app.send_json(Method::PATCH, &path, &admin, &json!({"disabled": true})).await.status(),
         StatusCode::CONFLICT
     );
     assert_eq!(
-        app.send_json(Method::PATCH, &path, &admin, &json!({"roles": ["user"]}))
-            .await
-            .status(),
+        app.send_json(Method::PATCH, &path, &admin, &json!({"roles": ["user"]})).await.status(),
         StatusCode::CONFLICT
     );
-    assert_eq!(
-        app.delete(&path, &admin).await.status(),
-        StatusCode::CONFLICT
-    );
+    assert_eq!(app.delete(&path, &admin).await.status(), StatusCode::CONFLICT);
 }
 
 #[tokio::test]
@@ -254,35 +173,20 @@ async fn roles_form_a_hierarchy_and_grant_scopes() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(
-        v,
-        json!({"name": "editor", "scopes": ["posts:write"], "includes": ["user"], "builtin": false})
-    );
+    assert_eq!(v, json!({"name": "editor", "scopes": ["posts:write"], "includes": ["user"], "builtin": false}));
     app.create_user(&admin, "nina", &["editor"]).await;
     let t = app.tokens("nina", PASSWORD, None).await;
     assert_eq!(t["scope"], "me posts:write");
     // posts:write is now a known scope; asking for it without the role yields nothing extra
     app.create_user(&admin, "otto", &["user"]).await;
-    assert_eq!(
-        app.tokens("otto", PASSWORD, Some("me posts:write")).await["scope"],
-        "me"
-    );
+    assert_eq!(app.tokens("otto", PASSWORD, Some("me posts:write")).await["scope"], "me");
 
     let (_, roles) = json_of(app.get("/admin/roles", Some(&admin)).await).await;
-    let names: Vec<&str> = roles["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = roles["items"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["admin", "editor", "user"]);
 
     let bad = [
-        (
-            "/admin/roles/user",
-            json!({"scopes": ["me"], "includes": ["editor"]}),
-            "includes",
-        ),
+        ("/admin/roles/user", json!({"scopes": ["me"], "includes": ["editor"]}), "includes"),
         ("/admin/roles/x", json!({"scopes": ["has space"]}), "scopes"),
         ("/admin/roles/x", json!({"includes": ["nope"]}), "includes"),
         ("/admin/roles/admin", json!({"scopes": ["me"]}), "scopes"),
@@ -292,18 +196,9 @@ async fn roles_form_a_hierarchy_and_grant_scopes() {
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path} {body}");
         assert_eq!(v["field"], field);
     }
-    assert_eq!(
-        app.delete("/admin/roles/user", &admin).await.status(),
-        StatusCode::CONFLICT
-    );
-    assert_eq!(
-        app.delete("/admin/roles/ghost", &admin).await.status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        app.delete("/admin/roles/editor", &admin).await.status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(app.delete("/admin/roles/user", &admin).await.status(), StatusCode::CONFLICT);
+    assert_eq!(app.delete("/admin/roles/ghost", &admin).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.delete("/admin/roles/editor", &admin).await.status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]
@@ -311,32 +206,12 @@ async fn users_edit_their_own_email_but_nothing_else() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     app.create_user(&admin, "pia", &["user"]).await;
-    let at = app.tokens("pia", PASSWORD, None).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let (s, v) = json_of(
-        app.send_json(
-            Method::PATCH,
-            "/users/me",
-            &at,
-            &json!({"email": "pia@example.com"}),
-        )
-        .await,
-    )
-    .await;
+    let at = app.tokens("pia", PASSWORD, None).await["access_token"].as_str().unwrap().to_owned();
+    let (s, v) =
+        json_of(app.send_json(Method::PATCH, "/users/me", &at, &json!({"email": "pia@example.com"})).await).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["email"], "pia@example.com");
-    let (s, v) = json_of(
-        app.send_json(
-            Method::PATCH,
-            "/users/me",
-            &at,
-            &json!({"roles": ["admin"]}),
-        )
-        .await,
-    )
-    .await;
+    let (s, v) = json_of(app.send_json(Method::PATCH, "/users/me", &at, &json!({"roles": ["admin"]})).await).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["field"], "roles");
     let (_, me) = json_of(app.get("/users/me", Some(&at)).await).await;

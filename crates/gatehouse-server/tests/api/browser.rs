@@ -19,11 +19,7 @@ impl Drop for Kill {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[tokio::test]
@@ -86,50 +82,27 @@ async fn swagger_ui_authorize_then_users_me() {
                 .await
                 .unwrap_or_else(|e| panic!("{sel}: {e}"));
             // A DOM click, like a user's, without fighting Swagger UI's animations for the pointer.
-            c.execute(
-                "document.querySelector(arguments[0]).click()",
-                vec![json!(sel)],
-            )
-            .await
-            .unwrap();
+            c.execute("document.querySelector(arguments[0]).click()", vec![json!(sel)]).await.unwrap();
         }
     };
     c.set_window_size(1400, 2000).await.unwrap();
     c.goto(&format!("{}/docs/", app.base)).await.unwrap();
     click("button.btn.authorize").await;
-    wait("#oauth_username")
-        .await
-        .send_keys("admin")
-        .await
-        .unwrap();
-    wait("#oauth_password")
-        .await
-        .send_keys(ADMIN_PASSWORD)
-        .await
-        .unwrap();
+    wait("#oauth_username").await.send_keys("admin").await.unwrap();
+    wait("#oauth_password").await.send_keys(ADMIN_PASSWORD).await.unwrap();
     // The dialog lists the bearer scheme first; use the OAuth2 password-flow section.
     click(".auth-container:has(#oauth_username) button.authorize").await;
     // Logged in: the password-flow section says "Authorized" (and offers Logout).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let text = wait(".auth-container:has(.flow)")
-            .await
-            .text()
-            .await
-            .unwrap_or_default();
+        let text = wait(".auth-container:has(.flow)").await.text().await.unwrap_or_default();
         if text.contains("Authorized") {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "Swagger UI never showed Authorized: {text}"
-        );
+        assert!(std::time::Instant::now() < deadline, "Swagger UI never showed Authorized: {text}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let errors = c
-        .find_all(Locator::Css(".auth-container .errors"))
-        .await
-        .unwrap();
+    let errors = c.find_all(Locator::Css(".auth-container .errors")).await.unwrap();
     for e in errors {
         let t = e.text().await.unwrap_or_default();
         assert!(t.trim().is_empty(), "Swagger UI shows an auth error: {t}");
@@ -139,8 +112,7 @@ async fn swagger_ui_authorize_then_users_me() {
     click("#operations-users-get_me .opblock-summary-control").await;
     click("#operations-users-get_me .try-out__btn").await;
     click("#operations-users-get_me button.execute").await;
-    let status =
-        wait("#operations-users-get_me .live-responses-table .response .response-col_status").await;
+    let status = wait("#operations-users-get_me .live-responses-table .response .response-col_status").await;
     let code = status.text().await.unwrap();
     let body = wait("#operations-users-get_me .live-responses-table .response-col_description pre")
         .await
@@ -154,11 +126,7 @@ async fn swagger_ui_authorize_then_users_me() {
 
 fn which(name: &str) -> Result<String, ()> {
     std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
         .map(|p| p.display().to_string())
         .ok_or(())
 }

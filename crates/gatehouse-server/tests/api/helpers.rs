@@ -36,10 +36,7 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    env.insert(
-        "GATEHOUSE_DATA_DIR".into(),
-        dir.path().display().to_string(),
-    );
+    env.insert("GATEHOUSE_DATA_DIR".into(), dir.path().display().to_string());
     if let Some(url) = postgres_database().await {
         env.insert("GATEHOUSE_DATABASE_URL".into(), url);
     }
@@ -48,19 +45,11 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     }
     let settings = Settings::from_sources(None, &env).expect("settings");
     let clock = Arc::new(ManualClock::new(SystemClock.now()));
-    let app = Application::build_with_clock(settings, clock.clone() as Arc<dyn Clock>)
-        .await
-        .expect("build");
+    let app = Application::build_with_clock(settings, clock.clone() as Arc<dyn Clock>).await.expect("build");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
-    TestApp {
-        base,
-        http: reqwest::Client::new(),
-        clock,
-        state,
-        _dir: dir,
-    }
+    TestApp { base, http: reqwest::Client::new(), clock, state, _dir: dir }
 }
 
 /// With `GATEHOUSE_TEST_BACKEND=postgres`, every test gets a fresh PostgreSQL database
@@ -72,13 +61,8 @@ async fn postgres_database() -> Option<String> {
     let admin_url = std::env::var("GATEHOUSE_TEST_DATABASE_URL")
         .expect("GATEHOUSE_TEST_BACKEND=postgres needs GATEHOUSE_TEST_DATABASE_URL");
     let db = format!("gh_api_{}", uuid::Uuid::new_v4().simple());
-    let admin = gatehouse_store::SqlStore::connect(&admin_url, 1)
-        .await
-        .expect("postgres reachable");
-    admin
-        .execute_raw(&format!("CREATE DATABASE {db}"))
-        .await
-        .expect("create database");
+    let admin = gatehouse_store::SqlStore::connect(&admin_url, 1).await.expect("postgres reachable");
+    admin.execute_raw(&format!("CREATE DATABASE {db}")).await.expect("create database");
     admin.close().await;
     let (base, _) = admin_url.rsplit_once('/').expect("URL with a database");
     Some(format!("{base}/{db}"))
@@ -101,11 +85,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, username: &str, password: &str, scope: Option<&str>) -> Response {
-        let mut pairs = vec![
-            ("grant_type", "password"),
-            ("username", username),
-            ("password", password),
-        ];
+        let mut pairs = vec![("grant_type", "password"), ("username", username), ("password", password)];
         if let Some(s) = scope {
             pairs.push(("scope", s));
         }
@@ -120,17 +100,11 @@ impl TestApp {
     }
 
     pub async fn admin_token(&self) -> String {
-        self.tokens("admin", ADMIN_PASSWORD, None).await["access_token"]
-            .as_str()
-            .expect("token")
-            .to_owned()
+        self.tokens("admin", ADMIN_PASSWORD, None).await["access_token"].as_str().expect("token").to_owned()
     }
 
     pub async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> Response {
-        let mut pairs = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ];
+        let mut pairs = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
         if let Some(s) = scope {
             pairs.push(("scope", s));
         }
@@ -145,38 +119,16 @@ impl TestApp {
         r.send().await.expect("request")
     }
 
-    pub async fn send_json(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: &Value,
-    ) -> Response {
-        self.http
-            .request(method, self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, token: &str, body: &Value) -> Response {
+        self.http.request(method, self.url(path)).bearer_auth(token).json(body).send().await.expect("request")
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Response {
-        self.http
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.http.delete(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
     pub async fn post_empty(&self, path: &str, token: &str) -> Response {
-        self.http
-            .post(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
+        self.http.post(self.url(path)).bearer_auth(token).send().await.expect("request")
     }
 
     /// Creates a user through the admin API; returns its JSON.
@@ -195,19 +147,13 @@ impl TestApp {
 }
 
 pub fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&")
 }
 
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             b' ' => "+".into(),
             _ => format!("%{b:02X}"),
         })
@@ -222,9 +168,5 @@ pub fn jwt_part(token: &str, i: usize) -> Value {
 }
 
 pub fn www_auth(r: &Response) -> String {
-    r.headers()
-        .get(header::WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
+    r.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
 }

@@ -10,28 +10,18 @@ use crate::helpers::*;
 async fn document_lists_schemes_and_every_known_scope() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    app.send_json(
-        Method::PUT,
-        "/admin/roles/reporter",
-        &admin,
-        &json!({"scopes": ["reports:read"]}),
-    )
-    .await;
+    app.send_json(Method::PUT, "/admin/roles/reporter", &admin, &json!({"scopes": ["reports:read"]})).await;
     let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["oauth2"]["flows"]["password"]["tokenUrl"], "/token");
-    let scopes = schemes["oauth2"]["flows"]["password"]["scopes"]
-        .as_object()
-        .unwrap();
+    let scopes = schemes["oauth2"]["flows"]["password"]["scopes"].as_object().unwrap();
     for s in ["me", "admin", "reports:read"] {
         assert!(scopes.contains_key(s), "{s} missing from the password flow");
     }
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
-    assert_eq!(
-        doc["paths"]["/users/me"]["get"]["security"],
-        json!([{"oauth2": ["me"]}, {"bearer": ["me"]}])
-    );
+    assert_eq!(doc["paths"]["/users/me"]["get"]["security"], json!([{"oauth2": ["me"]}, {"bearer": ["me"]}, {"api_key": ["me"]}]));
+    assert_eq!(schemes["api_key"]["name"], "X-API-Key");
     let docs = app.get("/docs/", None).await;
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("swagger-ui"));
@@ -42,59 +32,41 @@ async fn documented_scopes_are_the_enforced_scopes() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     // A user whose token holds only an unrelated scope.
-    app.send_json(
-        Method::PUT,
-        "/admin/roles/outsider",
-        &admin,
-        &json!({"scopes": ["unrelated"]}),
-    )
-    .await;
+    app.send_json(Method::PUT, "/admin/roles/outsider", &admin, &json!({"scopes": ["unrelated"]})).await;
     app.create_user(&admin, "outsider", &["outsider"]).await;
-    let token = app.tokens("outsider", PASSWORD, None).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            let concrete = path
-                .replace("{id}", "00000000-0000-0000-0000-000000000000")
-                .replace("{name}", "some-role");
+            let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000").replace("{name}", "some-role");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let r = app
-                .http
-                .request(m, app.url(&concrete))
-                .bearer_auth(&token)
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
+            // A fresh token each time: some operations (logout) end the one they are called with.
+            let token = app.tokens("outsider", PASSWORD, None).await["access_token"].as_str().unwrap().to_owned();
+            let r = app.http.request(m, app.url(&concrete)).bearer_auth(&token).json(&json!({})).send().await.unwrap();
             match op.get("security") {
                 Some(sec) => {
-                    let documented: Vec<&str> = sec[0]["oauth2"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|s| s.as_str().unwrap())
-                        .collect();
+                    let documented: Vec<&str> =
+                        sec[0]["oauth2"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+                    if documented.is_empty() {
+                        // Authentication only: the outsider gets through, an anonymous caller does not.
+                        assert!(r.status().is_success(), "{method} {path}: {}", r.status());
+                        let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                        let anon = app.http.request(m, app.url(&concrete)).send().await.unwrap();
+                        assert_eq!(anon.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+                        continue;
+                    }
                     assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method} {path}");
                     let challenge = www_auth(&r);
                     assert_eq!(
                         challenge,
-                        format!(
-                            r#"Bearer error="insufficient_scope", scope="{}""#,
-                            documented.join(" ")
-                        ),
+                        format!(r#"Bearer error="insufficient_scope", scope="{}""#, documented.join(" ")),
                         "{method} {path}"
                     );
                     checked += 1;
                 }
-                None => assert_ne!(
-                    r.status(),
-                    StatusCode::FORBIDDEN,
-                    "{method} {path} is enforced but documented as open"
-                ),
+                None => {
+                    assert_ne!(r.status(), StatusCode::FORBIDDEN, "{method} {path} is enforced but documented as open")
+                }
             }
         }
     }

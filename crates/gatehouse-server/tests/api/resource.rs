@@ -55,22 +55,12 @@ async fn forged_malformed_and_expired_tokens_are_401_invalid_token() {
     let tampered = format!("{}.{}.{sig}", b64(&header), b64(&more));
 
     // HS256 "signed" with the server's public key material: algorithm confusion.
-    let jwks: Value = app
-        .get("/.well-known/jwks.json", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get("/.well-known/jwks.json", None).await.json().await.unwrap();
     let n = jwks["keys"][0]["n"].as_str().unwrap().to_owned();
     let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs.typ = Some("at+jwt".into());
     hs.kid = header["kid"].as_str().map(str::to_owned);
-    let confused = jsonwebtoken::encode(
-        &hs,
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(n.as_bytes()),
-    )
-    .unwrap();
+    let confused = jsonwebtoken::encode(&hs, &claims, &jsonwebtoken::EncodingKey::from_secret(n.as_bytes())).unwrap();
 
     // An ID-token-shaped JWT (typ JWT) is not an access token.
     let mut id_header = header.clone();
@@ -92,152 +82,76 @@ async fn forged_malformed_and_expired_tokens_are_401_invalid_token() {
         ("garbage", "not.a.jwt".to_owned()),
         (
             "refresh token as access token",
-            app.tokens("admin", ADMIN_PASSWORD, None).await["refresh_token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
+            app.tokens("admin", ADMIN_PASSWORD, None).await["refresh_token"].as_str().unwrap().to_owned(),
         ),
     ] {
         let r = app.get("/users/me", Some(&token)).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name}");
         assert_eq!(www_auth(&r), r#"Bearer error="invalid_token""#, "{name}");
     }
-    let r = app
-        .http
-        .get(app.url("/users/me"))
-        .header("authorization", "Basic YWRtaW46eA==")
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(app.url("/users/me")).header("authorization", "Basic YWRtaW46eA==").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    assert_eq!(
-        app.get("/users/me", Some(&good)).await.status(),
-        StatusCode::OK,
-        "control"
-    );
+    assert_eq!(app.get("/users/me", Some(&good)).await.status(), StatusCode::OK, "control");
     app.clock.advance(900 + 31);
     let r = app.get("/users/me", Some(&good)).await;
-    assert_eq!(
-        r.status(),
-        StatusCode::UNAUTHORIZED,
-        "expired beyond the 30 s leeway"
-    );
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "expired beyond the 30 s leeway");
 }
 
 #[tokio::test]
 async fn missing_scope_is_403_naming_the_scope() {
     let app = spawn_app().await;
     let only_admin = app.tokens("admin", ADMIN_PASSWORD, Some("admin")).await;
-    let r = app
-        .get("/users/me", only_admin["access_token"].as_str())
-        .await;
+    let r = app.get("/users/me", only_admin["access_token"].as_str()).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        www_auth(&r),
-        r#"Bearer error="insufficient_scope", scope="me""#
-    );
-    assert_eq!(
-        r.json::<Value>().await.unwrap()["error"],
-        "insufficient_scope"
-    );
+    assert_eq!(www_auth(&r), r#"Bearer error="insufficient_scope", scope="me""#);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "insufficient_scope");
 
     let admin = app.admin_token().await;
     app.create_user(&admin, "frank", &["user"]).await;
     let user = app.tokens("frank", PASSWORD, None).await;
     let r = app.get("/admin/users", user["access_token"].as_str()).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(
-        www_auth(&r),
-        r#"Bearer error="insufficient_scope", scope="admin""#
-    );
-    assert_eq!(
-        app.get("/admin/users", None).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.get("/admin/roles", None).await.status(),
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(www_auth(&r), r#"Bearer error="insufficient_scope", scope="admin""#);
+    assert_eq!(app.get("/admin/users", None).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/admin/roles", None).await.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn disabling_deleting_role_removal_and_admin_revoke_end_access_tokens_at_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    for (name, action) in [
-        ("gina", "disable"),
-        ("hank", "delete"),
-        ("ivy", "role"),
-        ("jack", "revoke"),
-    ] {
+    for (name, action) in [("gina", "disable"), ("hank", "delete"), ("ivy", "role"), ("jack", "revoke")] {
         let u = app.create_user(&admin, name, &["admin"]).await;
         let id = u["id"].as_str().unwrap();
         let t = app.tokens(name, PASSWORD, None).await;
         let at = t["access_token"].as_str().unwrap();
-        assert_eq!(
-            app.get("/users/me", Some(at)).await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(app.get("/users/me", Some(at)).await.status(), StatusCode::OK);
         // Revocation is by time in whole seconds: let a second pass so "before" is unambiguous.
         app.clock.advance(1);
         let status = match action {
             "disable" => app
-                .send_json(
-                    reqwest::Method::PATCH,
-                    &format!("/admin/users/{id}"),
-                    &admin,
-                    &json!({"disabled": true}),
-                )
+                .send_json(reqwest::Method::PATCH, &format!("/admin/users/{id}"), &admin, &json!({"disabled": true}))
                 .await
                 .status(),
-            "delete" => app
-                .delete(&format!("/admin/users/{id}"), &admin)
-                .await
-                .status(),
+            "delete" => app.delete(&format!("/admin/users/{id}"), &admin).await.status(),
             "role" => app
-                .send_json(
-                    reqwest::Method::PATCH,
-                    &format!("/admin/users/{id}"),
-                    &admin,
-                    &json!({"roles": ["user"]}),
-                )
+                .send_json(reqwest::Method::PATCH, &format!("/admin/users/{id}"), &admin, &json!({"roles": ["user"]}))
                 .await
                 .status(),
-            _ => app
-                .post_empty(&format!("/admin/users/{id}/revoke-sessions"), &admin)
-                .await
-                .status(),
+            _ => app.post_empty(&format!("/admin/users/{id}/revoke-sessions"), &admin).await.status(),
         };
         assert!(status.is_success(), "{action}: {status}");
         let r = app.get("/users/me", Some(at)).await;
-        assert_eq!(
-            r.status(),
-            StatusCode::UNAUTHORIZED,
-            "{action} must end the access token at once"
-        );
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{action} must end the access token at once");
         if action != "delete" {
-            let rr = app
-                .refresh(t["refresh_token"].as_str().unwrap(), None)
-                .await;
+            let rr = app.refresh(t["refresh_token"].as_str().unwrap(), None).await;
             if action == "role" {
-                assert_eq!(
-                    rr.status(),
-                    StatusCode::OK,
-                    "a role change keeps the session, with fewer scopes"
-                );
+                assert_eq!(rr.status(), StatusCode::OK, "a role change keeps the session, with fewer scopes");
             } else {
-                assert_eq!(
-                    rr.status(),
-                    StatusCode::BAD_REQUEST,
-                    "{action} must end the refresh family"
-                );
+                assert_eq!(rr.status(), StatusCode::BAD_REQUEST, "{action} must end the refresh family");
             }
         }
     }
-    assert_eq!(
-        app.get("/users/me", Some(&admin)).await.status(),
-        StatusCode::OK,
-        "the admin is unaffected"
-    );
+    assert_eq!(app.get("/users/me", Some(&admin)).await.status(), StatusCode::OK, "the admin is unaffected");
 }

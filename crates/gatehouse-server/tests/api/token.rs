@@ -18,10 +18,7 @@ async fn password_grant_returns_rfc6749_response_with_no_store() {
     assert_eq!(body["expires_in"], 900);
     assert_eq!(body["scope"], "admin me");
     let refresh = body["refresh_token"].as_str().unwrap();
-    assert!(
-        refresh.len() >= 22,
-        "refresh token carries at least 128 bits"
-    );
+    assert!(refresh.len() >= 22, "refresh token carries at least 128 bits");
     assert!(!refresh.contains('.'), "refresh token is opaque, not a JWT");
 }
 
@@ -72,10 +69,7 @@ async fn bad_password_unknown_user_and_disabled_account_look_identical() {
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
         bodies.push(r.text().await.unwrap());
     }
-    assert!(
-        bodies.iter().all(|b| b == &bodies[0]),
-        "bodies differ: {bodies:?}"
-    );
+    assert!(bodies.iter().all(|b| b == &bodies[0]), "bodies differ: {bodies:?}");
     let v: Value = serde_json::from_str(&bodies[0]).unwrap();
     assert_eq!(v["error"], "invalid_grant");
 }
@@ -83,14 +77,8 @@ async fn bad_password_unknown_user_and_disabled_account_look_identical() {
 #[tokio::test]
 async fn usernames_match_after_nfkc_and_case_folding() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.login("ADMIN", ADMIN_PASSWORD, None).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        app.login("ａｄｍｉｎ", ADMIN_PASSWORD, None).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.login("ADMIN", ADMIN_PASSWORD, None).await.status(), StatusCode::OK);
+    assert_eq!(app.login("ａｄｍｉｎ", ADMIN_PASSWORD, None).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -101,10 +89,7 @@ async fn granted_scope_is_requested_intersected_with_allowed() {
     let all = app.tokens("carol", PASSWORD, None).await;
     assert_eq!(all["scope"], "me");
     let asked = app.tokens("carol", PASSWORD, Some("me admin")).await;
-    assert_eq!(
-        asked["scope"], "me",
-        "admin is known but not allowed: dropped"
-    );
+    assert_eq!(asked["scope"], "me", "admin is known but not allowed: dropped");
     let r = app.login("carol", PASSWORD, Some("me bogus")).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
@@ -113,13 +98,7 @@ async fn granted_scope_is_requested_intersected_with_allowed() {
 }
 
 async fn raw(app: &TestApp, content_type: &str, body: Vec<u8>) -> reqwest::Response {
-    app.http
-        .post(app.url("/token"))
-        .header(header::CONTENT_TYPE, content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+    app.http.post(app.url("/token")).header(header::CONTENT_TYPE, content_type).body(body).send().await.unwrap()
 }
 
 async fn error_of(r: reqwest::Response) -> (StatusCode, String) {
@@ -133,54 +112,19 @@ async fn malformed_requests_get_rfc6749_errors() {
     let app = spawn_app().await;
     let form = "application/x-www-form-urlencoded";
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
-        (
-            form,
-            b"username=admin&password=x".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
-        (
-            form,
-            b"grant_type=implicit".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-        ),
-        (
-            form,
-            b"grant_type=password&username=admin".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
+        (form, b"username=admin&password=x".to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
+        (form, b"grant_type=implicit".to_vec(), StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+        (form, b"grant_type=password&username=admin".to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
         (
             form,
             b"grant_type=password&grant_type=password&username=admin&password=x".to_vec(),
             StatusCode::BAD_REQUEST,
             "invalid_request",
         ),
-        (
-            form,
-            b"grant_type=password&username=%ff%fe&password=x".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
-        (
-            "application/json",
-            br#"{"grant_type":"password"}"#.to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
-        (
-            "text/plain",
-            b"grant_type=password".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
-        (
-            form,
-            b"grant_type=refresh_token".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-        ),
+        (form, b"grant_type=password&username=%ff%fe&password=x".to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
+        ("application/json", br#"{"grant_type":"password"}"#.to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
+        ("text/plain", b"grant_type=password".to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
+        (form, b"grant_type=refresh_token".to_vec(), StatusCode::BAD_REQUEST, "invalid_request"),
         (
             form,
             b"grant_type=refresh_token&refresh_token=not-a-real-one".to_vec(),
@@ -226,10 +170,7 @@ async fn invalid_client_carries_basic_challenge() {
 #[tokio::test]
 async fn oversized_body_is_refused_before_parsing() {
     let app = spawn_app().await;
-    let huge = format!(
-        "grant_type=password&username=admin&password={}",
-        "x".repeat(100_000)
-    );
+    let huge = format!("grant_type=password&username=admin&password={}", "x".repeat(100_000));
     let r = raw(&app, "application/x-www-form-urlencoded", huge.into_bytes()).await;
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let v: Value = r.json().await.unwrap();
@@ -252,31 +193,11 @@ async fn a_login_upgrades_a_hash_made_with_old_parameters() {
     .unwrap()
     .hash(PASSWORD.as_bytes())
     .unwrap();
-    app.state
-        .store
-        .set_password_hash(id, &old, app.clock.now_secs(), None)
-        .await
-        .unwrap();
-    assert_eq!(
-        app.login("dave", PASSWORD, None).await.status(),
-        StatusCode::OK
-    );
-    let stored = app
-        .state
-        .store
-        .user_by_id(id)
-        .await
-        .unwrap()
-        .unwrap()
-        .password_hash;
-    assert!(
-        stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"),
-        "not upgraded: {stored}"
-    );
-    assert_eq!(
-        app.login("dave", PASSWORD, None).await.status(),
-        StatusCode::OK
-    );
+    app.state.store.set_password_hash(id, &old, app.clock.now_secs(), None).await.unwrap();
+    assert_eq!(app.login("dave", PASSWORD, None).await.status(), StatusCode::OK);
+    let stored = app.state.store.user_by_id(id).await.unwrap().unwrap().password_hash;
+    assert!(stored.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "not upgraded: {stored}");
+    assert_eq!(app.login("dave", PASSWORD, None).await.status(), StatusCode::OK);
 }
 
 trait NowSecs {
