@@ -2,10 +2,13 @@
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub, dead_code)]
 
 mod admin;
+mod api_keys;
 mod browser;
+mod clients;
 mod discovery;
 mod helpers;
 mod openapi;
 mod refresh;
 mod resource;
+mod revoke;
 mod token;

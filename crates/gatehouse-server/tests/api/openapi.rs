@@ -20,7 +20,10 @@ async fn document_lists_schemes_and_every_known_scope() {
         assert!(scopes.contains_key(s), "{s} missing from the password flow");
     }
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
-    assert_eq!(doc["paths"]["/users/me"]["get"]["security"], json!([{"oauth2": ["me"]}, {"bearer": ["me"]}, {"api_key": ["me"]}]));
+    assert_eq!(
+        doc["paths"]["/users/me"]["get"]["security"],
+        json!([{"oauth2": ["me"]}, {"bearer": ["me"]}, {"api_key": ["me"]}])
+    );
     assert_eq!(schemes["api_key"]["name"], "X-API-Key");
     let docs = app.get("/docs/", None).await;
     assert_eq!(docs.status(), StatusCode::OK);
