@@ -32,6 +32,12 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage confidential OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Apikey(ApikeyCommand),
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -76,6 +82,41 @@ pub enum UserCommand {
         username: String,
         /// Role name.
         role: String,
+    },
+}
+
+/// `gatehouse client …`
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and secret (shown once).
+    Create {
+        /// Display name.
+        name: String,
+        /// Scope it may be granted (repeatable).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Grant type it may use (repeatable; default client_credentials).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+    },
+}
+
+/// `gatehouse apikey …`
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create an API key for a user; prints it once.
+    Create {
+        /// Owner's login name.
+        username: String,
+        /// Label.
+        #[arg(long)]
+        name: String,
+        /// Scope (repeatable; must be among the owner's scopes).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        expires_in: Option<i64>,
     },
 }
 

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     accounts::{check_password, create_user, NewUser},
-    cli::{read_password_line, Command, ConfigCommand, KeysCommand, TokenCommand, UserCommand},
+    cli::{read_password_line, ApikeyCommand, ClientCommand, Command, ConfigCommand, KeysCommand, TokenCommand, UserCommand},
     keys::{rotate, KeyManager},
     settings::Settings,
     startup::{hash_pool, open_store, Application},
@@ -37,6 +37,31 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::User(c) => user(c, &settings).await,
         Command::Keys(c) => keys(c, &settings).await,
+        Command::Client(ClientCommand::Create { name, scopes, grants }) => {
+            let store = open_store(&settings).await?;
+            let input = crate::routes::clients::NewClient {
+                name,
+                scopes,
+                grant_types: (!grants.is_empty()).then_some(grants),
+            };
+            let v = crate::routes::clients::register(&store, SystemClock.now(), input).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("client_id: {}", v.client_id);
+            println!("client_secret (shown once): {}", v.client_secret.unwrap_or_default());
+            println!("scopes: {}  grant_types: {}", v.scopes.join(" "), v.grant_types.join(" "));
+            Ok(())
+        }
+        Command::Apikey(ApikeyCommand::Create { username, name, scopes, expires_in }) => {
+            let store = open_store(&settings).await?;
+            let user = find_user(&store, &username).await?;
+            let allowed = crate::roles::RoleGraph::new(store.list_roles().await?).scopes_for(&user.roles);
+            let input = crate::routes::account::NewApiKey { name, scopes, expires_in };
+            let v = crate::routes::account::issue_api_key(&store, &user.id, &allowed, SystemClock.now(), input)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("id: {}", v.id);
+            println!("key (shown once): {}", v.key.unwrap_or_default());
+            Ok(())
+        }
         Command::Token(TokenCommand::Inspect { token }) => inspect(&token, &settings).await,
     }
 }

@@ -126,3 +126,24 @@ fn user_and_key_commands_work_on_the_database() {
     let o = gatehouse(p, &["keys", "retire", "no-such-kid"], &[], None);
     assert!(!o.status.success());
 }
+
+#[test]
+fn client_and_apikey_commands_print_secrets_once_and_validate() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let o = gatehouse(p, &["user", "create", "ann", "--password-stdin"], &[], Some("ann's long passphrase\n"));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = gatehouse(p, &["client", "create", "reporting", "--scope", "reports:read", "--grant", "client_credentials"], &[], None);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("client_id: gh-") && out.contains("client_secret (shown once): "), "{out}");
+    let o = gatehouse(p, &["client", "create", "bad", "--grant", "implicit"], &[], None);
+    assert!(!o.status.success() && text(&o).contains("grant_types"));
+    let o = gatehouse(p, &["apikey", "create", "ann", "--name", "laptop", "--scope", "me"], &[], None);
+    let out = text(&o);
+    assert!(o.status.success() && out.contains("key (shown once): gh_"), "{out}");
+    let o = gatehouse(p, &["apikey", "create", "ann", "--name", "laptop", "--scope", "admin"], &[], None);
+    assert!(!o.status.success() && text(&o).contains("scopes"), "ann has no admin scope");
+    let o = gatehouse(p, &["apikey", "create", "nobody", "--name", "x", "--scope", "me"], &[], None);
+    assert!(!o.status.success());
+}
