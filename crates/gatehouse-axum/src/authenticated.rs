@@ -29,18 +29,13 @@ impl Deref for Authenticated {
 }
 
 /// Which credential a request carries, without verifying it.
-fn find_credential<'a>(
-    parts: &'a Parts,
-    state: &AuthState,
-) -> Result<Option<Credential<'a>>, AuthRejection> {
+fn find_credential<'a>(parts: &'a Parts, state: &AuthState) -> Result<Option<Credential<'a>>, AuthRejection> {
     if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         return parse_bearer(v.as_bytes()).map(|t| Some(Credential::Bearer(t)));
     }
     if let Some(h) = state.api_key_header {
         if let Some(v) = parts.headers.get(h) {
-            let key = v.to_str().map_err(|_| AuthRejection::InvalidToken {
-                reason: "malformed_api_key",
-            })?;
+            let key = v.to_str().map_err(|_| AuthRejection::InvalidToken { reason: "malformed_api_key" })?;
             return Ok(Some(Credential::ApiKey(key)));
         }
     }
@@ -56,27 +51,18 @@ fn find_credential<'a>(
 ///
 /// # Errors
 /// The [`AuthRejection`] for a missing or invalid credential.
-pub async fn authenticate(
-    parts: &mut Parts,
-    state: &AuthState,
-) -> Result<Option<Authenticated>, AuthRejection> {
+pub async fn authenticate(parts: &mut Parts, state: &AuthState) -> Result<Option<Authenticated>, AuthRejection> {
     if let Some(done) = parts.extensions.get::<Authenticated>() {
         return Ok(Some(done.clone()));
     }
     let Some(cred) = find_credential(parts, state)? else {
         return Ok(None);
     };
-    let principal = state
-        .authenticator
-        .authenticate(cred)
-        .await
-        .map_err(|e| match e {
-            AuthError::Invalid { reason } => AuthRejection::InvalidToken { reason },
-            AuthError::Unsupported => AuthRejection::InvalidToken {
-                reason: "unsupported_credential",
-            },
-            AuthError::Unavailable => AuthRejection::Unavailable,
-        })?;
+    let principal = state.authenticator.authenticate(cred).await.map_err(|e| match e {
+        AuthError::Invalid { reason } => AuthRejection::InvalidToken { reason },
+        AuthError::Unsupported => AuthRejection::InvalidToken { reason: "unsupported_credential" },
+        AuthError::Unavailable => AuthRejection::Unavailable,
+    })?;
     let auth = Authenticated(principal);
     parts.extensions.insert(auth.clone());
     Ok(Some(auth))
@@ -110,10 +96,7 @@ where
     type Rejection = AuthRejection;
 
     /// `None` when no credential is present; a present but invalid one still rejects.
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
         authenticate(parts, &AuthState::from_ref(state)).await
     }
 }

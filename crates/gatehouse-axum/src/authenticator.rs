@@ -54,10 +54,7 @@ impl AuthError {
 /// [`JwtAuthenticator`] verifies access tokens with local keys.
 pub trait Authenticator: Send + Sync + 'static {
     /// Verifies `credential`.
-    fn authenticate<'a>(
-        &'a self,
-        credential: Credential<'a>,
-    ) -> BoxFuture<'a, Result<Principal, AuthError>>;
+    fn authenticate<'a>(&'a self, credential: Credential<'a>) -> BoxFuture<'a, Result<Principal, AuthError>>;
 }
 
 /// Verifies bearer JWTs with a [`TokenVerifier`]; refuses other credential kinds.
@@ -70,10 +67,7 @@ pub struct JwtAuthenticator {
 impl JwtAuthenticator {
     /// Uses the system clock.
     pub fn new(verifier: TokenVerifier) -> Self {
-        Self {
-            verifier,
-            clock: Arc::new(SystemClock),
-        }
+        Self { verifier, clock: Arc::new(SystemClock) }
     }
 
     /// Uses an injected clock.
@@ -94,10 +88,7 @@ impl JwtAuthenticator {
 }
 
 impl Authenticator for JwtAuthenticator {
-    fn authenticate<'a>(
-        &'a self,
-        credential: Credential<'a>,
-    ) -> BoxFuture<'a, Result<Principal, AuthError>> {
+    fn authenticate<'a>(&'a self, credential: Credential<'a>) -> BoxFuture<'a, Result<Principal, AuthError>> {
         let out = match credential {
             Credential::Bearer(t) => self.verify(t),
             _ => Err(AuthError::Unsupported),
@@ -126,11 +117,7 @@ impl fmt::Debug for AuthState {
 impl AuthState {
     /// Bearer tokens only.
     pub fn new(authenticator: Arc<dyn Authenticator>) -> Self {
-        Self {
-            authenticator,
-            api_key_header: None,
-            session_cookie: None,
-        }
+        Self { authenticator, api_key_header: None, session_cookie: None }
     }
 
     /// Also accept an API key in this header (e.g. `"x-api-key"`), wherever a bearer token is.

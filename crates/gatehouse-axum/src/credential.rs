@@ -26,13 +26,9 @@ pub const MAX_CREDENTIAL_LEN: usize = 8192;
 
 /// Parses an `Authorization` header value as a bearer token (RFC 6750 §2.1 `b64token`).
 pub fn parse_bearer(value: &[u8]) -> Result<&str, AuthRejection> {
-    let bad = || AuthRejection::InvalidToken {
-        reason: "malformed_authorization",
-    };
+    let bad = || AuthRejection::InvalidToken { reason: "malformed_authorization" };
     if value.len() > MAX_CREDENTIAL_LEN {
-        return Err(AuthRejection::InvalidToken {
-            reason: "token_too_large",
-        });
+        return Err(AuthRejection::InvalidToken { reason: "token_too_large" });
     }
     let s = std::str::from_utf8(value).map_err(|_| bad())?;
     let (scheme, token) = s.split_once(' ').ok_or_else(bad)?;

@@ -26,17 +26,8 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     /// An error with a status, a code and a detail.
-    pub fn new(
-        status: StatusCode,
-        error: impl Into<Cow<'static, str>>,
-        detail: impl Into<String>,
-    ) -> Self {
-        Self {
-            status,
-            error: error.into(),
-            detail: detail.into(),
-            field: None,
-        }
+    pub fn new(status: StatusCode, error: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
+        Self { status, error: error.into(), detail: detail.into(), field: None }
     }
 
     /// Names the offending field (validation errors).
@@ -69,11 +60,7 @@ impl IntoResponse for ErrorBody {
 /// Middleware: re-renders every [`ErrorBody`] response with the request's `x-request-id`
 /// (set it first, e.g. with tower-http's `SetRequestIdLayer`).
 pub async fn attach_request_id(req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let res = next.run(req).await;
     with_request_id(res, id.as_deref())
 }
@@ -85,10 +72,7 @@ pub fn with_request_id(res: Response, request_id: Option<&str>) -> Response {
     };
     let (mut parts, _) = res.into_parts();
     let bytes = serde_json::to_vec(&body.to_json(request_id)).unwrap_or_default();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod authenticated;
 mod authenticator;
@@ -9,10 +10,15 @@ mod rejection;
 mod require_scopes;
 mod scopes;
 
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub mod jwks;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
 pub use authenticated::{authenticate, Authenticated};
-pub use authenticator::{
-    AuthError, AuthState, Authenticator, BoxFuture, Credential, JwtAuthenticator,
-};
+pub use authenticator::{AuthError, AuthState, Authenticator, BoxFuture, Credential, JwtAuthenticator};
 pub use credential::{cookie_value, parse_bearer, BearerToken, MAX_CREDENTIAL_LEN};
 pub use error_body::{attach_request_id, with_request_id, ErrorBody};
 pub use gatehouse_core::{Principal, ScopeSet, Subject};

@@ -46,9 +46,9 @@ impl AuthRejection {
         match self {
             Self::Missing => Some("Bearer".into()),
             Self::InvalidToken { .. } => Some(r#"Bearer error="invalid_token""#.into()),
-            Self::InsufficientScope { required } => Some(format!(
-                r#"Bearer error="insufficient_scope", scope="{required}""#
-            )),
+            Self::InsufficientScope { required } => {
+                Some(format!(r#"Bearer error="insufficient_scope", scope="{required}""#))
+            }
             _ => None,
         }
     }
@@ -57,18 +57,11 @@ impl AuthRejection {
     pub fn body(&self) -> ErrorBody {
         let (code, detail) = match self {
             Self::Missing => ("not_authenticated", "authentication required".to_owned()),
-            Self::InvalidToken { reason } => (
-                "invalid_token",
-                format!("the credential is not valid ({reason})"),
-            ),
-            Self::InsufficientScope { required } => (
-                "insufficient_scope",
-                format!("this operation requires scope: {required}"),
-            ),
-            Self::Unavailable => (
-                "unavailable",
-                "authentication is temporarily unavailable".to_owned(),
-            ),
+            Self::InvalidToken { reason } => ("invalid_token", format!("the credential is not valid ({reason})")),
+            Self::InsufficientScope { required } => {
+                ("insufficient_scope", format!("this operation requires scope: {required}"))
+            }
+            Self::Unavailable => ("unavailable", "authentication is temporarily unavailable".to_owned()),
             Self::Misconfigured(_) => ("internal_error", "an internal error occurred".to_owned()),
         };
         ErrorBody::new(self.status(), code, detail)
@@ -81,15 +74,11 @@ impl IntoResponse for AuthRejection {
             tracing::error!(what, "gatehouse-axum is not configured for this route");
         }
         let mut res = self.body().into_response();
-        if let Some(c) = self
-            .challenge()
-            .and_then(|c| HeaderValue::from_str(&c).ok())
-        {
+        if let Some(c) = self.challenge().and_then(|c| HeaderValue::from_str(&c).ok()) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, c);
         }
         if self.status() == StatusCode::SERVICE_UNAVAILABLE {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res
     }

@@ -66,9 +66,7 @@ impl RequiredScopes {
         if auth.scopes.missing(self.0.iter().copied()).is_empty() {
             Ok(())
         } else {
-            Err(AuthRejection::InsufficientScope {
-                required: self.0.join(" "),
-            })
+            Err(AuthRejection::InsufficientScope { required: self.0.join(" ") })
         }
     }
 }
@@ -111,16 +109,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Authenticated::from_request_parts(parts, state).await?;
-        let mut required = parts
-            .extensions
-            .get::<RequiredScopes>()
-            .cloned()
-            .unwrap_or_default();
+        let mut required = parts.extensions.get::<RequiredScopes>().cloned().unwrap_or_default();
         required.extend(R::SCOPES);
         required.check(&auth)?;
-        Ok(Self {
-            auth,
-            _r: PhantomData,
-        })
+        Ok(Self { auth, _r: PhantomData })
     }
 }

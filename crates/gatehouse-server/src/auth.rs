@@ -75,6 +75,39 @@ impl ServerAuthenticator {
         }
         Ok(principal)
     }
+
+    /// A browser session cookie: the session must be live, its user enabled; scopes are the
+    /// user's current ones.
+    async fn cookie(&self, secret: &str) -> Result<Principal, AuthError> {
+        if secret.is_empty() || secret.len() > 128 {
+            return Err(AuthError::invalid("malformed_cookie"));
+        }
+        let now = self.clock.now();
+        let unavailable = |e: gatehouse_store::StoreError| {
+            tracing::warn!(error = %e, "session lookup failed");
+            AuthError::Unavailable
+        };
+        let session = self.store.session_by_secret(&hash_secret(secret)).await.map_err(unavailable)?;
+        let Some(s) = session.filter(|s| s.kind == "cookie" && s.revoked_at.is_none() && s.expires_at > now) else {
+            return Err(AuthError::invalid("session_ended"));
+        };
+        let Some(user) = self.store.user_by_id(&s.user_id).await.map_err(unavailable)?.filter(|u| !u.disabled) else {
+            return Err(AuthError::invalid("account_disabled"));
+        };
+        let roles = RoleGraph::new(self.store.list_roles().await.map_err(unavailable)?);
+        let principal = Principal {
+            subject: Subject::User(user.id.clone()),
+            scopes: roles.scopes_for(&user.roles),
+            client_id: s.client_id.clone(),
+            session_id: Some(s.id.clone()),
+            credential_id: None,
+            issued_at: s.created_at,
+            expires_at: s.expires_at,
+            kind: CredentialKind::SessionCookie,
+        };
+        self.revocations.check(&principal).map_err(AuthError::invalid)?;
+        Ok(principal)
+    }
 }
 
 impl Authenticator for ServerAuthenticator {
@@ -83,7 +116,7 @@ impl Authenticator for ServerAuthenticator {
             match credential {
                 Credential::Bearer(t) => self.bearer(t).await,
                 Credential::ApiKey(k) => self.api_key(k).await,
-                _ => Err(AuthError::Unsupported),
+                Credential::SessionCookie(c) => self.cookie(c).await,
             }
         })
     }

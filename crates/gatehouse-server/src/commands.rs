@@ -12,7 +12,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     accounts::{check_password, create_user, NewUser},
-    cli::{read_password_line, ApikeyCommand, ClientCommand, Command, ConfigCommand, KeysCommand, TokenCommand, UserCommand},
+    cli::{
+        read_password_line, ApikeyCommand, ClientCommand, Command, ConfigCommand, KeysCommand, TokenCommand,
+        UserCommand,
+    },
     keys::{rotate, KeyManager},
     settings::Settings,
     startup::{hash_pool, open_store, Application},
@@ -39,12 +42,11 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Keys(c) => keys(c, &settings).await,
         Command::Client(ClientCommand::Create { name, scopes, grants }) => {
             let store = open_store(&settings).await?;
-            let input = crate::routes::clients::NewClient {
-                name,
-                scopes,
-                grant_types: (!grants.is_empty()).then_some(grants),
-            };
-            let v = crate::routes::clients::register(&store, SystemClock.now(), input).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let input =
+                crate::routes::clients::NewClient { name, scopes, grant_types: (!grants.is_empty()).then_some(grants) };
+            let v = crate::routes::clients::register(&store, SystemClock.now(), input)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("client_id: {}", v.client_id);
             println!("client_secret (shown once): {}", v.client_secret.unwrap_or_default());
             println!("scopes: {}  grant_types: {}", v.scopes.join(" "), v.grant_types.join(" "));

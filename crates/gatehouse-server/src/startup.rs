@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use axum::{
     extract::DefaultBodyLimit,
     http::{HeaderName, Method},
-    middleware::from_fn,
+    middleware::{from_fn, from_fn_with_state},
     routing::{delete, get, post, put},
     Router,
 };
@@ -29,7 +29,7 @@ use crate::{
     keys::KeyManager,
     middleware,
     revocation::Revocations,
-    routes::{account, admin, clients, health, revocation, token, users, well_known, Admin},
+    routes::{account, admin, browser, clients, health, revocation, token, users, well_known, Admin},
     settings::Settings,
     state::{AppInner, AppState},
 };
@@ -149,7 +149,9 @@ impl Application {
             clock: Arc::clone(&clock),
             store: Arc::clone(&store),
         };
-        let auth = AuthState::new(Arc::new(authenticator)).with_api_key_header("x-api-key");
+        let auth = AuthState::new(Arc::new(authenticator))
+            .with_api_key_header("x-api-key")
+            .with_session_cookie(crate::routes::browser::cookie_names(&settings).0);
         let trusted_proxies = settings.trusted_proxies.iter().filter_map(|p| crate::net::parse_cidr(p)).collect();
         let state = AppState(Arc::new(AppInner {
             settings,
@@ -272,6 +274,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/token", post(token::token).layer(DefaultBodyLimit::max(16 * 1024)))
         .route("/token/revoke", post(revocation::revoke).layer(DefaultBodyLimit::max(16 * 1024)))
         .route("/token/introspect", post(revocation::introspect).layer(DefaultBodyLimit::max(16 * 1024)))
+        .route("/session", post(browser::create).delete(browser::delete))
         .route("/logout", post(revocation::logout))
         .route("/logout/all", post(revocation::logout_all))
         .route("/users/me/sessions", get(account::list_sessions))
@@ -290,6 +293,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/readyz", get(health::readyz))
         .merge(admin)
         .fallback(middleware::not_found)
+        .layer(from_fn_with_state(state.clone(), browser::csrf_guard))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes));
     if let Some(c) = cors(&state.settings)? {

@@ -133,7 +133,12 @@ fn client_and_apikey_commands_print_secrets_once_and_validate() {
     let p = dir.path();
     let o = gatehouse(p, &["user", "create", "ann", "--password-stdin"], &[], Some("ann's long passphrase\n"));
     assert!(o.status.success(), "{}", text(&o));
-    let o = gatehouse(p, &["client", "create", "reporting", "--scope", "reports:read", "--grant", "client_credentials"], &[], None);
+    let o = gatehouse(
+        p,
+        &["client", "create", "reporting", "--scope", "reports:read", "--grant", "client_credentials"],
+        &[],
+        None,
+    );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("client_id: gh-") && out.contains("client_secret (shown once): "), "{out}");

@@ -100,6 +100,7 @@ async fn suite(s: &SqlStore) {
         last_used_at: 100,
         expires_at: 5000,
         revoked_at: None,
+        secret_hash: Some("cookie-hash".into()),
     };
     s.create_session(&sess, Some(&refresh("h1", "s1"))).await.unwrap();
     assert_eq!(s.refresh_token("h1").await.unwrap().unwrap().session_id, "s1");
@@ -109,7 +110,9 @@ async fn suite(s: &SqlStore) {
     assert_eq!(s.refresh_token("h1").await.unwrap().unwrap().used_at, Some(150));
     assert_eq!(s.session("s1").await.unwrap().unwrap().last_used_at, 150);
     assert_eq!(s.live_sessions("u1", 200).await.unwrap().len(), 1);
-    s.create_session(&SessionRecord { id: "s2".into(), ..sess.clone() }, None).await.unwrap();
+    assert_eq!(s.session_by_secret("cookie-hash").await.unwrap().unwrap().id, "s1");
+    assert!(s.session_by_secret("other").await.unwrap().is_none());
+    s.create_session(&SessionRecord { id: "s2".into(), secret_hash: None, ..sess.clone() }, None).await.unwrap();
     let revoked = s.revoke_user_sessions("u1", Some("s2"), 300).await.unwrap();
     assert_eq!(revoked, vec![("s1".to_owned(), 5000)]);
     assert_eq!(s.revoked_sessions(300).await.unwrap(), vec![("s1".to_owned(), 5000)]);

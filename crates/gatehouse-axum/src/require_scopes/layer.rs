@@ -20,10 +20,6 @@ impl RequireScopesLayer {
 impl<S> Layer<S> for RequireScopesLayer {
     type Service = RequireScopes<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RequireScopes {
-            inner,
-            state: self.state.clone(),
-            scopes: self.scopes,
-        }
+        RequireScopes { inner, state: self.state.clone(), scopes: self.scopes }
     }
 }

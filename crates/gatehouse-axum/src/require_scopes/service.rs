@@ -42,10 +42,7 @@ where
                 Ok(None) => return Ok(AuthRejection::Missing.into_response()),
                 Err(e) => return Ok(e.into_response()),
             };
-            let mut required = parts
-                .extensions
-                .remove::<RequiredScopes>()
-                .unwrap_or_default();
+            let mut required = parts.extensions.remove::<RequiredScopes>().unwrap_or_default();
             required.extend(scopes);
             if let Err(e) = required.check(&auth) {
                 return Ok(e.into_response());

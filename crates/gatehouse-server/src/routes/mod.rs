@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod browser;
 pub mod clients;
 pub mod health;
 pub mod revocation;
