@@ -120,7 +120,7 @@ async fn introspection_for_authenticated_clients() {
     let app = spawn_app().await;
     let admin_tokens = app.tokens("admin", ADMIN_PASSWORD, None).await;
     let admin = admin_tokens["access_token"].as_str().unwrap();
-    let c = register(&app, &admin, json!({"name": "gateway", "scopes": []})).await;
+    let c = register(&app, admin, json!({"name": "gateway", "scopes": []})).await;
     let (id, secret) = (c["client_id"].as_str().unwrap(), c["client_secret"].as_str().unwrap());
     let intro = |token: String| {
         let app = &app;

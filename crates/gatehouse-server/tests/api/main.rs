@@ -5,6 +5,7 @@ mod admin;
 mod api_keys;
 mod browser;
 mod clients;
+mod cookies;
 mod discovery;
 mod helpers;
 mod openapi;
