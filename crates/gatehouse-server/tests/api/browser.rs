@@ -22,47 +22,57 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A headless Chromium driven through chromedriver; both stop when this drops.
+struct Chrome {
+    client: fantoccini::Client,
+    _driver: Kill,
+    _profile: tempfile::TempDir,
+}
+
+impl Chrome {
+    async fn start(test: &str) -> Option<Chrome> {
+        let (Ok(driver), Ok(chromium)) = (which("chromedriver"), which("chromium")) else {
+            eprintln!("SKIPPED {test}: chromium/chromedriver not installed (run scripts/install-test-deps.sh)");
+            return None;
+        };
+        let port = free_port();
+        let driver = Kill(
+            std::process::Command::new(driver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                         "--no-first-run", "--disable-quic", format!("--user-data-dir={}", profile.path().display())]
+            }
+        });
+        let caps = caps.as_object().unwrap().clone();
+        for _ in 0..100 {
+            if let Ok(client) = ClientBuilder::new(hyper_connector())
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                return Some(Chrome { client, _driver: driver, _profile: profile });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start");
+    }
+}
+
 #[tokio::test]
 async fn swagger_ui_authorize_then_users_me() {
-    let (Ok(driver), Ok(chromium)) = (which("chromedriver"), which("chromium")) else {
-        eprintln!("SKIPPED swagger_ui_authorize_then_users_me: chromium/chromedriver not installed (run scripts/install-test-deps.sh)");
-        return;
-    };
+    let Some(chrome) = Chrome::start("swagger_ui_authorize_then_users_me").await else { return };
     let app = spawn_app().await;
-    let port = free_port();
-    let _driver = Kill(
-        std::process::Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let profile = tempfile::tempdir().unwrap();
-    let caps = json!({
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--no-first-run", "--disable-quic", format!("--user-data-dir={}", profile.path().display())]
-        }
-    });
-    let caps = caps.as_object().unwrap().clone();
-    let mut client = None;
-    for _ in 0..100 {
-        match ClientBuilder::new(hyper_connector())
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => {
-                client = Some(c);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let c = client.expect("chromedriver did not start");
+    let c = chrome.client.clone();
     let wait = |sel: &'static str| {
         let c = c.clone();
         async move {
@@ -119,7 +129,6 @@ async fn swagger_ui_authorize_then_users_me() {
         .text()
         .await
         .unwrap();
-    c.close().await.unwrap();
     assert_eq!(code.trim(), "200", "GET /users/me from Swagger UI: {body}");
     assert!(body.contains("\"username\": \"admin\""), "{body}");
 }
@@ -133,4 +142,66 @@ fn which(name: &str) -> Result<String, ()> {
 
 fn hyper_connector() -> hyper_util::client::legacy::connect::HttpConnector {
     hyper_util::client::legacy::connect::HttpConnector::new()
+}
+
+/// The page a web app would serve from its own origin: it logs in with the form, reads the
+/// CSRF cookie, and calls gatehouse with and without `X-CSRF-Token`.
+fn spa_page(gatehouse: &str) -> String {
+    r#"<!doctype html><html><head><title>spa</title></head><body><script>
+(async () => {
+  const base = "BASE", out = {};
+  const json = {"Content-Type": "application/json"};
+  const login = await fetch(base + "/session", {method: "POST", credentials: "include",
+    headers: {"Content-Type": "application/x-www-form-urlencoded"},
+    body: "username=admin&password=" + encodeURIComponent("PASSWORD")});
+  out.login = login.status;
+  const csrf = (document.cookie.split("; ").find(c => c.startsWith("gatehouse_csrf=")) || "=").split("=")[1];
+  out.csrf_readable = csrf.length > 0;
+  out.session_cookie_hidden = !document.cookie.includes("gatehouse_session=");
+  out.me = (await fetch(base + "/users/me", {credentials: "include"})).status;
+  const body = JSON.stringify({email: "spa@example.com"});
+  out.patch_without_token = (await fetch(base + "/users/me", {method: "PATCH", credentials: "include", headers: json, body})).status;
+  out.patch_with_token = (await fetch(base + "/users/me", {method: "PATCH", credentials: "include",
+    headers: {...json, "X-CSRF-Token": csrf}, body})).status;
+  out.logout = (await fetch(base + "/session", {method: "DELETE", credentials: "include", headers: {"X-CSRF-Token": csrf}})).status;
+  out.after_logout = (await fetch(base + "/users/me", {credentials: "include"})).status;
+  return out;
+})().then(out => { document.body.dataset.result = JSON.stringify(out); document.title = "done"; },
+          err => { document.body.dataset.result = JSON.stringify({error: String(err)}); document.title = "done"; });
+</script></body></html>"#
+        .replace("BASE", gatehouse)
+        .replace("PASSWORD", ADMIN_PASSWORD)
+}
+
+#[tokio::test]
+async fn browser_cookie_session_with_csrf_from_a_web_app_origin() {
+    let Some(chrome) = Chrome::start("browser_cookie_session_with_csrf_from_a_web_app_origin").await else { return };
+    let page = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://127.0.0.1:{}", page.local_addr().unwrap().port());
+    // Plain http in the test, so no __Host- prefix and no Secure flag (GATEHOUSE_COOKIE_SECURE=false).
+    let app = spawn_app_with(&[
+        ("GATEHOUSE_COOKIE_SECURE", "false"),
+        ("GATEHOUSE_CORS_ORIGINS", &origin),
+        ("GATEHOUSE_CORS_CREDENTIALS", "true"),
+    ])
+    .await;
+    let html = spa_page(&app.base);
+    let router = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
+    tokio::spawn(async move { axum::serve(page, router).await });
+
+    let c = chrome.client.clone();
+    c.goto(&format!("{origin}/")).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while c.title().await.unwrap() != "done" {
+        assert!(std::time::Instant::now() < deadline, "the page never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let result = c.find(Locator::Css("body")).await.unwrap().attr("data-result").await.unwrap().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&result).unwrap();
+    assert_eq!(
+        v,
+        json!({"login": 200, "csrf_readable": true, "session_cookie_hidden": true, "me": 200,
+               "patch_without_token": 403, "patch_with_token": 200, "logout": 204, "after_logout": 401}),
+        "{result}"
+    );
 }
