@@ -37,6 +37,9 @@ pub enum ApiError {
     /// 503: hashing pool saturated or a dependency is down.
     #[error("service busy")]
     Busy,
+    /// 429 with `Retry-After` seconds.
+    #[error("too many attempts")]
+    Throttled(i64),
     /// 500; the cause is logged, never shown.
     #[error("internal error: {0}")]
     Internal(#[from] anyhow::Error),
@@ -76,6 +79,11 @@ impl IntoResponse for ApiError {
             Self::Forbidden(code, d) => ErrorBody::new(StatusCode::FORBIDDEN, *code, d.clone()),
             Self::NotFound(what) => ErrorBody::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
             Self::Conflict(d) => ErrorBody::new(StatusCode::CONFLICT, "conflict", d.clone()),
+            Self::Throttled(_) => ErrorBody::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many failed attempts; retry later",
+            ),
             Self::Busy => {
                 ErrorBody::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is busy; retry shortly")
             }
@@ -85,8 +93,14 @@ impl IntoResponse for ApiError {
             }
         };
         let mut res = body.into_response();
-        if matches!(self, Self::Busy) {
-            res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        match self {
+            Self::Busy => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Throttled(secs) => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            }
+            _ => {}
         }
         res
     }
@@ -145,6 +159,14 @@ impl OAuthError {
         Self {
             retry_after: Some(1),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "the server is busy; retry shortly")
+        }
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn throttled(secs: i64) -> Self {
+        Self {
+            retry_after: Some(secs.max(1) as u64),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "too many failed attempts; retry later")
         }
     }
 

@@ -51,6 +51,9 @@ pub const KEYS: &[&str] = &[
     "max_body_bytes",
     "db_max_connections",
     "key_reload_secs",
+    "login_max_failures_per_user",
+    "login_max_failures_per_ip",
+    "login_failure_window",
 ];
 
 /// How logs are written.
@@ -115,6 +118,12 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// How often to reload signing keys from the database, seconds. Defaults to `30`.
     pub key_reload_secs: u64,
+    /// Consecutive failures for one username before 429 and back-off. Defaults to `10`.
+    pub login_max_failures_per_user: u64,
+    /// Failures from one client IP per window before 429. Defaults to `100`.
+    pub login_max_failures_per_ip: u64,
+    /// The per-IP failure window, seconds. Defaults to `600`.
+    pub login_failure_window: i64,
 }
 
 fn redact(s: &Option<SecretString>) -> &'static str {
@@ -180,6 +189,9 @@ impl Settings {
         line("max_body_bytes", self.max_body_bytes.to_string());
         line("db_max_connections", self.db_max_connections.to_string());
         line("key_reload_secs", self.key_reload_secs.to_string());
+        line("login_max_failures_per_user", self.login_max_failures_per_user.to_string());
+        line("login_max_failures_per_ip", self.login_max_failures_per_ip.to_string());
+        line("login_failure_window", self.login_failure_window.to_string());
         out
     }
 
@@ -373,6 +385,19 @@ impl Settings {
             return Err(err("db_max_connections", "must be at least 1"));
         }
         let key_reload_secs = num(get("key_reload_secs"), "key_reload_secs", 30u64)?;
+        let login_max_failures_per_user =
+            num(get("login_max_failures_per_user"), "login_max_failures_per_user", 10u64)?;
+        let login_max_failures_per_ip = num(get("login_max_failures_per_ip"), "login_max_failures_per_ip", 100u64)?;
+        let login_failure_window = num(get("login_failure_window"), "login_failure_window", 600i64)?;
+        if login_max_failures_per_user == 0 {
+            return Err(err("login_max_failures_per_user", "must be at least 1"));
+        }
+        if login_max_failures_per_ip == 0 {
+            return Err(err("login_max_failures_per_ip", "must be at least 1"));
+        }
+        if !(10..=86_400).contains(&login_failure_window) {
+            return Err(err("login_failure_window", "must be between 10 and 86400 seconds"));
+        }
         Ok(Self {
             bind,
             data_dir,
@@ -399,6 +424,9 @@ impl Settings {
             max_body_bytes,
             db_max_connections,
             key_reload_secs: key_reload_secs.max(1),
+            login_max_failures_per_user,
+            login_max_failures_per_ip,
+            login_failure_window,
         })
     }
 }

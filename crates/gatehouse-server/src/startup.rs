@@ -153,6 +153,14 @@ impl Application {
             .with_api_key_header("x-api-key")
             .with_session_cookie(crate::routes::browser::cookie_names(&settings).0);
         let trusted_proxies = settings.trusted_proxies.iter().filter_map(|p| crate::net::parse_cidr(p)).collect();
+        let counters: Arc<dyn gatehouse_store::CounterStore> = Arc::new(gatehouse_store::MemoryCounters::default());
+        let throttle = crate::throttle::Throttle::new(
+            counters,
+            Arc::clone(&clock),
+            settings.login_max_failures_per_user,
+            settings.login_max_failures_per_ip,
+            settings.login_failure_window,
+        );
         let state = AppState(Arc::new(AppInner {
             settings,
             store,
@@ -163,6 +171,7 @@ impl Application {
             clock,
             auth,
             trusted_proxies,
+            throttle,
         }));
         let router = router(state.clone())?;
         Ok(Self { listener, state, router })

@@ -36,6 +36,8 @@ pub struct AppInner {
     pub auth: AuthState,
     /// Parsed trusted proxies.
     pub trusted_proxies: Vec<Cidr>,
+    /// Login throttling.
+    pub throttle: crate::throttle::Throttle,
 }
 
 impl Deref for AppState {

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod counters;
 mod error;
 mod records;
 mod sql;
 mod traits;
 
+pub use counters::{CounterStore, MemoryCounters};
 pub use error::{StoreError, StoreResult};
 pub use records::{
     ApiKeyRecord, ClientRecord, KeyRecord, KeyStatus, RefreshRecord, RoleRecord, SessionRecord, UserPatch, UserRecord,

@@ -22,7 +22,14 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::revocation::end_current;
-use crate::{error::ApiError, form::parse_form, secrets, settings::Settings, state::AppState};
+use crate::{
+    error::ApiError,
+    form::parse_form,
+    secrets,
+    settings::Settings,
+    state::AppState,
+    throttle::{ClientIp, Throttled},
+};
 
 /// Cookie names: `__Host-` prefixed (Secure, host-only, Path=/) unless
 /// `GATEHOUSE_COOKIE_SECURE=false` (plain-http development), where browsers refuse the prefix.
@@ -60,7 +67,12 @@ fn set_cookie(res: &mut Response, name: &str, value: &str, max_age: i64, http_on
     responses((status = 200, description = "Logged in; session and CSRF cookies set"),
         (status = 400, description = "Bad credentials or malformed form", body = crate::openapi::ApiErrorBody),
         (status = 503, description = "Hashing pool saturated", body = crate::openapi::ApiErrorBody)))]
-pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(ApiError::BadRequest("Content-Type must be application/x-www-form-urlencoded".into()));
@@ -73,13 +85,23 @@ pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Bytes)
     if username.len() > 256 || password.len() > 1024 {
         return Ok(bad().into_response());
     }
-    let user = st.store.user_by_key(&username_key(username)).await?;
+    let ukey = username_key(username);
+    let unavailable = |e: gatehouse_store::StoreError| {
+        tracing::warn!(error = %e, "throttle store unavailable; refusing logins");
+        ApiError::Busy
+    };
+    if let Err(Throttled(secs)) = st.throttle.check(ip, Some(&ukey)).await.map_err(unavailable)? {
+        return Err(ApiError::Throttled(secs));
+    }
+    let user = st.store.user_by_key(&ukey).await?;
     let verified =
         st.hasher.verify(SecretString::from(password.clone()), user.as_ref().map(|u| u.password_hash.clone())).await?;
     let Some(user) = user.filter(|u| verified.ok && !u.disabled) else {
         tracing::info!(reason = "bad_credentials", "browser login failed");
+        st.throttle.failure(ip, Some(&ukey)).await.map_err(unavailable)?;
         return Ok(bad().into_response());
     };
+    st.throttle.success(&ukey).await.map_err(unavailable)?;
     let now = st.clock.now();
     let secret = secrets::random_secret();
     let ttl = st.settings.refresh_token_ttl;

@@ -17,6 +17,7 @@ use crate::{
     client_auth::authenticate_client,
     error::{no_store, ApiError, OAuthError},
     state::AppState,
+    throttle::{ClientIp, Throttled},
     tokens::hash_token,
 };
 
@@ -39,8 +40,15 @@ pub async fn denylist(st: &AppState, jti: &str, exp: i64) -> Result<(), gatehous
     responses((status = 200, description = "Revoked, or unknown"),
         (status = 400, description = "invalid_request / unauthorized_client", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody)))]
-pub async fn revoke(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn revoke(State(st): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, body: Bytes) -> Response {
     let result: Result<(), OAuthError> = async {
+        // Revocation answers 200 for unknown tokens, so it is rate-limited per IP as a whole.
+        let limit = st.settings.login_max_failures_per_ip.saturating_mul(10);
+        match st.throttle.rate("revoke", ip, limit).await {
+            Ok(Ok(())) => {}
+            Ok(Err(Throttled(secs))) => return Err(OAuthError::throttled(secs)),
+            Err(_) => return Err(OAuthError::busy()),
+        }
         let form = oauth_form(&headers, &body)?;
         let client = authenticate_client(&st, &headers, &form).await?;
         let token = form

@@ -14,11 +14,14 @@ use gatehouse_store::UserRecord;
 use secrecy::SecretString;
 use serde_json::json;
 
+use std::net::IpAddr;
+
 use crate::{
     client_auth::{authenticate_client, ClientAuth},
     error::{no_store, OAuthError},
     form::parse_form,
     state::AppState,
+    throttle::{ClientIp, Throttled},
     tokens::{access_token, hash_token, new_session, next_refresh},
 };
 
@@ -31,11 +34,42 @@ type Form = HashMap<String, String>;
         (status = 400, description = "invalid_request, invalid_grant, invalid_scope, unsupported_grant_type, unauthorized_client", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
         (status = 503, description = "Hashing pool saturated (Retry-After)", body = crate::openapi::OAuthErrorBody)))]
-pub async fn token(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match handle(&st, &headers, &body).await {
+pub async fn token(State(st): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, body: Bytes) -> Response {
+    match handle(&st, ip, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
+}
+
+/// Throttling around the grant: refused before any hashing while the IP or username is
+/// locked; failures counted; a password success resets the username's count.
+async fn handle(st: &AppState, ip: IpAddr, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
+    let form = oauth_form(headers, body)?;
+    let user = match (form.get("grant_type").map(String::as_str), form.get("username")) {
+        (Some("password"), Some(u)) if !u.is_empty() && u.len() <= 256 => Some(username_key(u)),
+        _ => None,
+    };
+    let unavailable = |e: gatehouse_store::StoreError| {
+        tracing::warn!(error = %e, "throttle store unavailable; refusing logins");
+        OAuthError::busy()
+    };
+    if let Err(Throttled(secs)) = st.throttle.check(ip, user.as_deref()).await.map_err(unavailable)? {
+        tracing::info!(%ip, reason = "throttled", "token request refused");
+        return Err(OAuthError::throttled(secs));
+    }
+    let result = grant(st, headers, &form).await;
+    match &result {
+        Err(e) if matches!(e.error, "invalid_grant" | "invalid_client") => {
+            st.throttle.failure(ip, user.as_deref()).await.map_err(unavailable)?;
+        }
+        Ok(_) => {
+            if let Some(u) = &user {
+                st.throttle.success(u).await.map_err(unavailable)?;
+            }
+        }
+        Err(_) => {}
+    }
+    result
 }
 
 /// Checks the content type and parses the form of an OAuth endpoint request.
@@ -51,8 +85,8 @@ pub fn oauth_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> 
     parse_form(body).map_err(OAuthError::invalid_request)
 }
 
-async fn handle(st: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, OAuthError> {
-    let form = oauth_form(headers, body)?;
+async fn grant(st: &AppState, headers: &HeaderMap, form: &Form) -> Result<Response, OAuthError> {
+    let form = form.clone();
     let client = authenticate_client(st, headers, &form).await?;
     let grant = match form.get("grant_type").map(String::as_str) {
         None | Some("") => return Err(OAuthError::invalid_request("grant_type is required")),

@@ -1,6 +1,7 @@
 //! Black-box HTTP tests: each test spawns its own server on port 0 with its own database.
 #![allow(clippy::unwrap_used, missing_docs, unreachable_pub, dead_code)]
 
+mod abuse;
 mod admin;
 mod api_keys;
 mod browser;
