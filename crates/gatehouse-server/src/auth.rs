@@ -113,11 +113,18 @@ impl ServerAuthenticator {
 impl Authenticator for ServerAuthenticator {
     fn authenticate<'a>(&'a self, credential: Credential<'a>) -> BoxFuture<'a, Result<Principal, AuthError>> {
         Box::pin(async move {
-            match credential {
+            let result = match credential {
                 Credential::Bearer(t) => self.bearer(t).await,
                 Credential::ApiKey(k) => self.api_key(k).await,
                 Credential::SessionCookie(c) => self.cookie(c).await,
+            };
+            match &result {
+                Ok(p) => {
+                    tracing::Span::current().record("subject", tracing::field::display(&p.subject));
+                }
+                Err(e) => tracing::info!(reason = ?e, "credential refused"),
             }
+            result
         })
     }
 }

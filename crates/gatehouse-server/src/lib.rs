@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod client_auth;
@@ -12,6 +13,7 @@ pub mod extract;
 pub mod form;
 pub mod hashing;
 pub mod keys;
+pub mod metrics;
 pub mod middleware;
 pub mod net;
 pub mod openapi;

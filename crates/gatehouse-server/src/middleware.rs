@@ -1,13 +1,20 @@
 //! Cross-cutting HTTP behaviour: request ids, the error shape for every error response,
 //! security headers.
 
+use std::net::SocketAddr;
+
 use axum::{
-    extract::Request,
+    extract::{ConnectInfo, Request, State},
     http::{header, HeaderName, HeaderValue, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use gatehouse_axum::{with_request_id, ErrorBody};
+
+use crate::{
+    audit::{RequestCtx, REQUEST},
+    state::AppState,
+};
 
 /// The request-id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -20,14 +27,18 @@ fn sane_request_id(v: &HeaderValue) -> bool {
 /// Accepts a sane incoming `X-Request-Id` or makes one; sets it on the request (for handlers
 /// and logs) and on the response; renders every error response in the API error shape with
 /// the request id, including bare ones from the framework (404, 405, 413, 415).
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+pub async fn request_id(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = match req.headers().get(&REQUEST_ID) {
         Some(v) if sane_request_id(v) => v.clone(),
         _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("-")),
     };
     req.headers_mut().insert(REQUEST_ID, id.clone());
     let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or("-"));
-    let mut res = tracing::Instrument::instrument(next.run(req), span).await;
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = peer.map(|p| crate::net::client_ip(p, xff, &st.trusted_proxies));
+    let ctx = RequestCtx { request_id: id.to_str().unwrap_or("-").to_owned(), ip };
+    let mut res = REQUEST.scope(ctx, tracing::Instrument::instrument(next.run(req), span)).await;
     let rid = id.to_str().unwrap_or("-").to_owned();
     if res.extensions().get::<ErrorBody>().is_some() {
         res = with_request_id(res, Some(&rid));

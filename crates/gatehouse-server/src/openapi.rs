@@ -147,6 +147,7 @@ pub struct RolePage {
         crate::routes::admin::delete_user,
         crate::routes::admin::revoke_sessions,
         crate::routes::admin::list_roles,
+        crate::routes::admin::audit,
         crate::routes::admin::put_role,
         crate::routes::admin::delete_role,
         crate::routes::well_known::jwks,
@@ -182,6 +183,7 @@ pub const SECURED: &[(&str, &str, &[&str])] = &[
     ("/admin/clients", "post", Admin::SCOPES),
     ("/admin/clients/{id}", "delete", Admin::SCOPES),
     ("/admin/roles", "get", Admin::SCOPES),
+    ("/admin/audit", "get", Admin::SCOPES),
     ("/admin/roles/{name}", "put", Admin::SCOPES),
     ("/admin/roles/{name}", "delete", Admin::SCOPES),
 ];

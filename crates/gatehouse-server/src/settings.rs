@@ -54,6 +54,7 @@ pub const KEYS: &[&str] = &[
     "login_max_failures_per_user",
     "login_max_failures_per_ip",
     "login_failure_window",
+    "audit_retention_days",
 ];
 
 /// How logs are written.
@@ -124,6 +125,8 @@ pub struct Settings {
     pub login_max_failures_per_ip: u64,
     /// The per-IP failure window, seconds. Defaults to `600`.
     pub login_failure_window: i64,
+    /// Audit events older than this many days are deleted. Defaults to `90`.
+    pub audit_retention_days: i64,
 }
 
 fn redact(s: &Option<SecretString>) -> &'static str {
@@ -192,6 +195,7 @@ impl Settings {
         line("login_max_failures_per_user", self.login_max_failures_per_user.to_string());
         line("login_max_failures_per_ip", self.login_max_failures_per_ip.to_string());
         line("login_failure_window", self.login_failure_window.to_string());
+        line("audit_retention_days", self.audit_retention_days.to_string());
         out
     }
 
@@ -389,6 +393,10 @@ impl Settings {
             num(get("login_max_failures_per_user"), "login_max_failures_per_user", 10u64)?;
         let login_max_failures_per_ip = num(get("login_max_failures_per_ip"), "login_max_failures_per_ip", 100u64)?;
         let login_failure_window = num(get("login_failure_window"), "login_failure_window", 600i64)?;
+        let audit_retention_days = num(get("audit_retention_days"), "audit_retention_days", 90i64)?;
+        if !(1..=36_500).contains(&audit_retention_days) {
+            return Err(err("audit_retention_days", "must be between 1 and 36500"));
+        }
         if login_max_failures_per_user == 0 {
             return Err(err("login_max_failures_per_user", "must be at least 1"));
         }
@@ -427,6 +435,7 @@ impl Settings {
             login_max_failures_per_user,
             login_max_failures_per_ip,
             login_failure_window,
+            audit_retention_days,
         })
     }
 }

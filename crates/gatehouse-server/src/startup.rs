@@ -172,6 +172,7 @@ impl Application {
             auth,
             trusted_proxies,
             throttle,
+            metrics: crate::metrics::Metrics::default(),
         }));
         let router = router(state.clone())?;
         Ok(Self { listener, state, router })
@@ -203,6 +204,10 @@ impl Application {
                     tracing::warn!(error = %e, "key reload failed");
                 }
                 st.revocations.prune(st.clock.now());
+                let cutoff = st.clock.now() - st.settings.audit_retention_days * 86_400;
+                if let Err(e) = st.store.purge_audit(cutoff).await {
+                    tracing::warn!(error = %e, "audit retention purge failed");
+                }
                 if let Err(e) = st.revocations.sync(st.store.as_ref(), st.clock.now()).await {
                     tracing::warn!(error = %e, "revocation sync failed");
                 }
@@ -276,6 +281,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/admin/users/{id}/revoke-sessions", post(admin::revoke_sessions))
         .route("/admin/clients", get(clients::list).post(clients::create))
         .route("/admin/clients/{id}", delete(clients::delete))
+        .route("/admin/audit", get(admin::audit))
         .route("/admin/roles", get(admin::list_roles))
         .route("/admin/roles/{name}", put(admin::put_role).delete(admin::delete_role))
         .route_layer(RequireScopesLayer::new(state.auth.clone(), Admin::SCOPES));
@@ -301,6 +307,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(admin)
+        .route("/metrics", get(crate::metrics::metrics))
+        .route_layer(from_fn_with_state(state.clone(), crate::metrics::track))
         .fallback(middleware::not_found)
         .layer(from_fn_with_state(state.clone(), browser::csrf_guard))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
@@ -312,7 +320,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::extract::Request| {
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), subject = tracing::field::Empty)
                 })
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
@@ -323,7 +331,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             HeaderName::from_static("x-api-key"),
         ]))
         .layer(from_fn(middleware::security_headers))
-        .layer(from_fn(middleware::request_id))
+        .layer(from_fn_with_state(state.clone(), middleware::request_id))
         .with_state(state);
     Ok(app)
 }

@@ -38,6 +38,8 @@ pub struct AppInner {
     pub trusted_proxies: Vec<Cidr>,
     /// Login throttling.
     pub throttle: crate::throttle::Throttle,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Deref for AppState {

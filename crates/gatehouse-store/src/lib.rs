@@ -10,7 +10,10 @@ mod traits;
 pub use counters::{CounterStore, MemoryCounters};
 pub use error::{StoreError, StoreResult};
 pub use records::{
-    ApiKeyRecord, ClientRecord, KeyRecord, KeyStatus, RefreshRecord, RoleRecord, SessionRecord, UserPatch, UserRecord,
+    ApiKeyRecord, AuditFilter, AuditRecord, ClientRecord, KeyRecord, KeyStatus, RefreshRecord, RoleRecord,
+    SessionRecord, UserPatch, UserRecord,
 };
 pub use sql::{Dialect, SqlStore};
-pub use traits::{ApiKeyStore, ClientStore, KeyStore, RevocationStore, RoleStore, SessionStore, Storage, UserStore};
+pub use traits::{
+    ApiKeyStore, AuditStore, ClientStore, KeyStore, RevocationStore, RoleStore, SessionStore, Storage, UserStore,
+};

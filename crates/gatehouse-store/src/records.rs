@@ -244,3 +244,39 @@ impl std::fmt::Debug for ApiKeyRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// One audit event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// UUID v7 (sorts by time).
+    pub id: String,
+    /// Unix seconds.
+    pub at: i64,
+    /// Event type, e.g. `login.failed`.
+    pub kind: String,
+    /// Whom it concerns (`user:<id>`, `client:<id>`).
+    pub subject: Option<String>,
+    /// Who did it, when not the subject.
+    pub actor: Option<String>,
+    /// Client IP.
+    pub ip: Option<String>,
+    /// The request id.
+    pub request_id: Option<String>,
+    /// JSON object with details; never secrets.
+    pub detail: String,
+}
+
+/// Filters for reading the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this event type.
+    pub kind: Option<String>,
+    /// Only events about this subject.
+    pub subject: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<i64>,
+    /// Only events with an id greater than this (pagination).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    ApiKeyRecord, ClientRecord, KeyRecord, KeyStatus, RefreshRecord, RoleRecord, SessionRecord, StoreResult, UserPatch,
-    UserRecord,
+    ApiKeyRecord, AuditFilter, AuditRecord, ClientRecord, KeyRecord, KeyStatus, RefreshRecord, RoleRecord,
+    SessionRecord, StoreResult, UserPatch, UserRecord,
 };
 
 /// Users.
@@ -118,12 +118,39 @@ pub trait ApiKeyStore: Send + Sync {
     async fn touch_api_key(&self, id: &str, now: i64) -> StoreResult<()>;
 }
 
+/// The audit trail.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an event.
+    async fn append_audit(&self, event: &AuditRecord) -> StoreResult<()>;
+    /// Events matching the filter, oldest first.
+    async fn query_audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditRecord>>;
+    /// Deletes events older than `before`; returns how many.
+    async fn purge_audit(&self, before: i64) -> StoreResult<u64>;
+}
+
 /// Everything the server stores.
 pub trait Storage:
-    UserStore + RoleStore + SessionStore + KeyStore + RevocationStore + ClientStore + ApiKeyStore + std::fmt::Debug
+    UserStore
+    + RoleStore
+    + SessionStore
+    + KeyStore
+    + RevocationStore
+    + ClientStore
+    + ApiKeyStore
+    + AuditStore
+    + std::fmt::Debug
 {
 }
 impl<T> Storage for T where
-    T: UserStore + RoleStore + SessionStore + KeyStore + RevocationStore + ClientStore + ApiKeyStore + std::fmt::Debug
+    T: UserStore
+        + RoleStore
+        + SessionStore
+        + KeyStore
+        + RevocationStore
+        + ClientStore
+        + ApiKeyStore
+        + AuditStore
+        + std::fmt::Debug
 {
 }

@@ -57,6 +57,7 @@ pub async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let user = create_user(st.store.as_ref(), &st.hasher, st.clock.now(), input).await?;
     tracing::info!(actor = %who.subject, user = %user.id, "admin created user");
+    crate::audit::record(&st, "user.created", Some(format!("user:{}", user.id)), Some(who.subject.to_string()), serde_json::json!({"roles": user.roles})).await;
     Ok((StatusCode::CREATED, Json(user_view(&user, &st.roles().await?))))
 }
 
@@ -138,6 +139,7 @@ pub async fn patch_user(
         }
     }
     tracing::info!(actor = %who.subject, user = %id, roles_changed = p.roles.is_some(), disabled = ?p.disabled, "admin updated user");
+    crate::audit::record(&st, "user.updated", Some(format!("user:{id}")), Some(who.subject.to_string()), serde_json::json!({"roles": p.roles, "disabled": p.disabled, "email_changed": p.email.is_some()})).await;
     Ok(Json(user_view(&user, &graph)))
 }
 
@@ -161,6 +163,7 @@ pub async fn delete_user(
     }
     st.revocations.set_disabled(&id, true);
     tracing::info!(actor = %who.subject, user = %id, "admin deleted user");
+    crate::audit::record(&st, "user.deleted", Some(format!("user:{id}")), Some(who.subject.to_string()), serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,6 +187,7 @@ pub async fn revoke_sessions(
         st.revocations.revoke_session(&sid, exp);
     }
     tracing::info!(actor = %who.subject, user = %id, "admin revoked sessions");
+    crate::audit::record(&st, "sessions.revoked", Some(format!("user:{id}")), Some(who.subject.to_string()), serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -257,6 +261,7 @@ pub async fn put_role(
     let role = RoleRecord { name, scopes, includes, builtin };
     st.store.put_role(&role, st.clock.now()).await?;
     tracing::info!(actor = %who.subject, role = %role.name, "admin put role");
+    crate::audit::record(&st, "role.put", None, Some(who.subject.to_string()), serde_json::json!({"role": role.name, "scopes": role.scopes, "includes": role.includes})).await;
     Ok(Json(role_view(&role)))
 }
 
@@ -284,5 +289,70 @@ pub async fn delete_role(
     }
     st.store.delete_role(&name).await?;
     tracing::info!(actor = %who.subject, role = %name, "admin deleted role");
+    crate::audit::record(&st, "role.deleted", None, Some(who.subject.to_string()), serde_json::json!({"role": name})).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /admin/audit` query.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Event type, e.g. `login.failed`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Subject, e.g. `user:<id>`.
+    pub subject: Option<String>,
+    /// RFC 3339 time or Unix seconds.
+    pub since: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<String>,
+    /// From `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// `GET /admin/audit?type=&subject=&since=&limit=&cursor=`: events oldest first.
+#[utoipa::path(get, path = "/admin/audit", tag = "admin", operation_id = "audit",
+    params(("type" = Option<String>, Query, description = "event type, e.g. login.failed"),
+           ("subject" = Option<String>, Query, description = "user:<id> or client:<id>"),
+           ("since" = Option<String>, Query, description = "RFC 3339 or Unix seconds"),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, description = "{\"items\",\"next_cursor\"}"),
+        (status = 401, description = "Not authenticated", body = crate::openapi::ApiErrorBody),
+        (status = 403, description = "Missing scope", body = crate::openapi::ApiErrorBody),
+        (status = 422, description = "Invalid filter", body = crate::openapi::ApiErrorBody)))]
+pub async fn audit(State(st): State<AppState>, Query(q): Query<AuditQuery>) -> Result<Json<Value>, ApiError> {
+    let page = Page { limit: q.limit.clone(), cursor: q.cursor.clone() };
+    let limit = page.limit()?;
+    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(match s.parse::<i64>() {
+            Ok(n) => n,
+            Err(_) => humantime::parse_rfc3339_weak(s)
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as i64)
+                .ok_or_else(|| ApiError::invalid("since", "must be an RFC 3339 time or Unix seconds"))?,
+        }),
+    };
+    let filter = gatehouse_store::AuditFilter {
+        kind: q.kind.filter(|s| !s.is_empty()),
+        subject: q.subject.filter(|s| !s.is_empty()),
+        since,
+        after: page.cursor()?,
+        limit: limit + 1,
+    };
+    let events = st.store.query_audit(&filter).await?;
+    let more = events.len() > limit as usize;
+    let items: Vec<Value> = events
+        .iter()
+        .take(limit as usize)
+        .map(|e| {
+            json!({
+                "id": e.id, "at": crate::accounts::rfc3339(e.at), "type": e.kind, "subject": e.subject,
+                "actor": e.actor, "ip": e.ip, "request_id": e.request_id,
+                "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    let next = if more { events.get(limit as usize - 1).map(|e| Page::encode(&e.id)) } else { None };
+    Ok(Json(json!({"items": items, "next_cursor": next})))
 }

@@ -91,17 +91,23 @@ pub async fn create(
         ApiError::Busy
     };
     if let Err(Throttled(secs)) = st.throttle.check(ip, Some(&ukey)).await.map_err(unavailable)? {
+        st.metrics.throttled("session");
+        st.metrics.login("throttled");
         return Err(ApiError::Throttled(secs));
     }
     let user = st.store.user_by_key(&ukey).await?;
     let verified =
         st.hasher.verify(SecretString::from(password.clone()), user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let subject = user.as_ref().map(|u| format!("user:{}", u.id));
     let Some(user) = user.filter(|u| verified.ok && !u.disabled) else {
         tracing::info!(reason = "bad_credentials", "browser login failed");
+        crate::audit::record(&st, "login.failed", subject, None, serde_json::json!({"method": "session"})).await;
         st.throttle.failure(ip, Some(&ukey)).await.map_err(unavailable)?;
+        st.metrics.login("failed");
         return Ok(bad().into_response());
     };
     st.throttle.success(&ukey).await.map_err(unavailable)?;
+    st.metrics.login("ok");
     let now = st.clock.now();
     let secret = secrets::random_secret();
     let ttl = st.settings.refresh_token_ttl;
@@ -125,6 +131,7 @@ pub async fn create(
     set_cookie(&mut res, csrf_cookie, &csrf, ttl, false, secure);
     crate::error::no_store(&mut res);
     tracing::info!(user = %user.id, sid = %session.id, "browser login succeeded");
+    crate::audit::record(&st, "login.succeeded", Some(format!("user:{}", user.id)), None, serde_json::json!({"method": "session", "sid": session.id})).await;
     Ok(res)
 }
 

@@ -46,7 +46,10 @@ pub async fn revoke(State(st): State<AppState>, ClientIp(ip): ClientIp, headers:
         let limit = st.settings.login_max_failures_per_ip.saturating_mul(10);
         match st.throttle.rate("revoke", ip, limit).await {
             Ok(Ok(())) => {}
-            Ok(Err(Throttled(secs))) => return Err(OAuthError::throttled(secs)),
+            Ok(Err(Throttled(secs))) => {
+                st.metrics.throttled("revoke");
+                return Err(OAuthError::throttled(secs));
+            }
             Err(_) => return Err(OAuthError::busy()),
         }
         let form = oauth_form(&headers, &body)?;
@@ -72,6 +75,7 @@ pub async fn revoke(State(st): State<AppState>, ClientIp(ip): ClientIp, headers:
             if !c.jti.is_empty() {
                 denylist(&st, &c.jti, c.exp).await?;
                 tracing::info!(jti = %c.jti, "access token revoked");
+                crate::audit::record(&st, "token.revoked", Some(c.sub.clone()), Some(format!("client:{}", client.id)), serde_json::json!({"jti": c.jti, "type": "access_token"})).await;
             }
         }
         Ok(())
@@ -167,6 +171,7 @@ pub async fn end_current(st: &AppState, who: &Principal) -> Result<(), ApiError>
     responses((status = 204, description = "Logged out"), (status = 401, description = "Not authenticated", body = crate::openapi::ApiErrorBody)))]
 pub async fn logout(State(st): State<AppState>, who: Authenticated) -> Result<StatusCode, ApiError> {
     end_current(&st, &who).await?;
+crate::audit::record(&st, "logout", Some(who.subject.to_string()), None, serde_json::json!({"sid": who.session_id})).await;
     tracing::info!(subject = %who.subject, "logout");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -196,5 +201,6 @@ pub async fn logout_all(State(st): State<AppState>, who: Authenticated) -> Resul
     end_all(&st, uid, None).await?;
     end_current(&st, &who).await?;
     tracing::info!(subject = %who.subject, "logout from all sessions");
+    crate::audit::record(&st, "logout.all", Some(who.subject.to_string()), None, serde_json::json!({})).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -110,5 +110,6 @@ pub async fn register(
     let user = create_user(st.store.as_ref(), &st.hasher, st.clock.now(), NewUser { roles: None, ..input }).await?;
     let graph = st.roles().await?;
     tracing::info!(user = %user.id, "user registered");
+    crate::audit::record(&st, "user.registered", Some(format!("user:{}", user.id)), None, serde_json::json!({})).await;
     Ok((StatusCode::CREATED, Json(accounts::user_view(&user, &graph))))
 }

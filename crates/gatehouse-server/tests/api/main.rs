@@ -9,6 +9,7 @@ mod clients;
 mod cookies;
 mod discovery;
 mod helpers;
+mod observability;
 mod openapi;
 mod refresh;
 mod resource;
