@@ -75,8 +75,22 @@ pub fn password_problem(password: &str, username: &str) -> Option<String> {
     if username_key(password) == username_key(username) {
         return Some("must not be the username".into());
     }
+    // NIST SP 800-63B §5.1.1.2: check against dictionaries and context-specific words
+    // (the username). zxcvbn estimates guesses; scores 0–2 are refused.
+    let estimate = zxcvbn::zxcvbn(password, &[username]);
+    if u8::from(estimate.score()) < MIN_STRENGTH_SCORE {
+        let hint = estimate
+            .feedback()
+            .and_then(|f| f.warning())
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
+        return Some(format!("is too easy to guess{hint}; a longer passphrase of unrelated words works well"));
+    }
     None
 }
+
+/// Smallest accepted zxcvbn score (0–4).
+pub const MIN_STRENGTH_SCORE: u8 = 3;
 
 /// Checks a username.
 ///
@@ -170,6 +184,9 @@ mod tests {
         assert!(password_problem("zzzzzzzzzz", "bob").is_some());
         assert!(password_problem(&"ab".repeat(200), "bob").is_some());
         assert!(password_problem("correct horse battery staple", "bob").is_none());
+        assert!(password_problem("Summer2026!", "bob").is_some(), "a dictionary word plus a year");
+        assert!(password_problem("bobbob2026", "bob").is_some(), "built from the username");
+        assert!(password_problem("qwertyuiop12", "bob").is_some(), "keyboard walk");
     }
 
     #[test]

@@ -38,6 +38,8 @@ async fn create_user_shape_and_validation() {
         (json!({"username": "ｋａｔｅ", "password": PASSWORD}), StatusCode::CONFLICT, None),
         (json!({"username": "liam", "password": "short"}), StatusCode::UNPROCESSABLE_ENTITY, Some("password")),
         (json!({"username": "liam", "password": "password123"}), StatusCode::UNPROCESSABLE_ENTITY, Some("password")),
+        (json!({"username": "liam", "password": "Summer2026!"}), StatusCode::UNPROCESSABLE_ENTITY, Some("password")),
+        (json!({"username": "liam", "password": "liamliam2026"}), StatusCode::UNPROCESSABLE_ENTITY, Some("password")),
         (
             json!({"username": "liam", "password": PASSWORD, "roles": ["wizard"]}),
             StatusCode::UNPROCESSABLE_ENTITY,
