@@ -88,3 +88,23 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 pub async fn not_found() -> Response {
     bare_error(StatusCode::NOT_FOUND).into_response()
 }
+
+/// Most header bytes (names + values) a request may carry.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Most header fields a request may carry.
+pub const MAX_HEADERS: usize = 100;
+
+/// Refuses requests with oversized or too many headers: 431 in the API error shape.
+pub async fn header_limits(req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if h.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return ErrorBody::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("request headers exceed {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}

@@ -330,6 +330,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             axum::http::header::COOKIE,
             HeaderName::from_static("x-api-key"),
         ]))
+        .layer(from_fn(middleware::header_limits))
         .layer(from_fn(middleware::security_headers))
         .layer(from_fn_with_state(state.clone(), middleware::request_id))
         .with_state(state);

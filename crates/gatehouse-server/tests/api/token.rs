@@ -208,3 +208,21 @@ impl NowSecs for gatehouse_core::ManualClock {
         gatehouse_core::Clock::now(self)
     }
 }
+
+#[tokio::test]
+async fn oversized_headers_are_431() {
+    let app = spawn_app().await;
+    let r = app.http.get(app.url("/healthz")).header("x-filler", "a".repeat(20_000)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "headers_too_large");
+    assert!(v["request_id"].is_string());
+    let mut req = app.http.get(app.url("/healthz"));
+    for i in 0..120 {
+        req = req.header(format!("x-h{i}"), "v");
+    }
+    assert_eq!(req.send().await.unwrap().status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let huge_token = format!("Bearer {}", "a".repeat(10_000));
+    let r = app.http.get(app.url("/users/me")).header("authorization", huge_token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "an oversized token is a 401, not a 5xx");
+}
