@@ -10,6 +10,7 @@ pub mod client_auth;
 pub mod commands;
 pub mod error;
 pub mod extract;
+pub mod fanout;
 pub mod form;
 pub mod hashing;
 pub mod keys;

@@ -19,9 +19,44 @@ pub fn client_marker(client_id: &str) -> String {
     format!("client:{client_id}")
 }
 
+/// A revocation, as sent between instances.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum RevocationEvent {
+    /// A token id (or client marker) is denylisted until `exp`.
+    Jti {
+        /// Token id.
+        id: String,
+        /// Until.
+        exp: i64,
+    },
+    /// A session is revoked (until its absolute expiry `exp`).
+    Session {
+        /// Session id.
+        id: String,
+        /// Until.
+        exp: i64,
+    },
+    /// Credentials of a user issued before `at` are void.
+    VoidUser {
+        /// User id.
+        id: String,
+        /// Cut-off.
+        at: i64,
+    },
+    /// A user was disabled or enabled.
+    Disabled {
+        /// User id.
+        id: String,
+        /// Disabled?
+        disabled: bool,
+    },
+}
+
 /// Revocation state, checked per request with read locks only.
 #[derive(Debug, Default)]
 pub struct Revocations {
+    publisher: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<RevocationEvent>>,
     jtis: RwLock<HashMap<String, i64>>,
     sessions: RwLock<HashMap<String, i64>>,
     users: RwLock<HashMap<String, UserState>>,
@@ -56,11 +91,11 @@ impl Revocations {
         let jtis = store.revoked_jtis(now).await?;
         let sessions = store.revoked_sessions(now).await?;
         let users = store.user_validity().await?;
-        for (jti, exp) in jtis {
-            self.revoke_jti(&jti, exp);
+        for (id, exp) in jtis {
+            self.apply(&RevocationEvent::Jti { id, exp });
         }
         for (id, exp) in sessions {
-            self.revoke_session(&id, exp);
+            self.apply(&RevocationEvent::Session { id, exp });
         }
         let fresh: HashMap<String, UserState> =
             users.into_iter().map(|(id, void_before, disabled)| (id, UserState { void_before, disabled })).collect();
@@ -103,26 +138,60 @@ impl Revocations {
         !read(&self.sessions).contains_key(sid)
     }
 
+    /// Sends every local revocation from now on to `tx` (the fan-out to other instances).
+    pub fn publish_to(&self, tx: tokio::sync::mpsc::UnboundedSender<RevocationEvent>) {
+        let _ = self.publisher.set(tx);
+    }
+
+    fn publish(&self, e: RevocationEvent) {
+        if let Some(tx) = self.publisher.get() {
+            let _ = tx.send(e);
+        }
+    }
+
+    /// Applies a revocation made elsewhere (not published again).
+    pub fn apply(&self, e: &RevocationEvent) {
+        match e {
+            RevocationEvent::Jti { id, exp } => {
+                write(&self.jtis).insert(id.clone(), *exp);
+            }
+            RevocationEvent::Session { id, exp } => {
+                write(&self.sessions).insert(id.clone(), *exp);
+            }
+            RevocationEvent::VoidUser { id, at } => {
+                let mut users = write(&self.users);
+                let u = users.entry(id.clone()).or_default();
+                u.void_before = u.void_before.max(*at);
+            }
+            RevocationEvent::Disabled { id, disabled } => {
+                write(&self.users).entry(id.clone()).or_default().disabled = *disabled;
+            }
+        }
+    }
+
+    fn local(&self, e: RevocationEvent) {
+        self.apply(&e);
+        self.publish(e);
+    }
+
     /// Denylists a token id until `exp`.
     pub fn revoke_jti(&self, jti: &str, exp: i64) {
-        write(&self.jtis).insert(jti.to_owned(), exp);
+        self.local(RevocationEvent::Jti { id: jti.to_owned(), exp });
     }
 
     /// Marks a session revoked until `exp` (its absolute expiry).
     pub fn revoke_session(&self, sid: &str, exp: i64) {
-        write(&self.sessions).insert(sid.to_owned(), exp);
+        self.local(RevocationEvent::Session { id: sid.to_owned(), exp });
     }
 
     /// Voids every credential of `user_id` issued before `t`.
     pub fn void_user_before(&self, user_id: &str, t: i64) {
-        let mut users = write(&self.users);
-        let e = users.entry(user_id.to_owned()).or_default();
-        e.void_before = e.void_before.max(t);
+        self.local(RevocationEvent::VoidUser { id: user_id.to_owned(), at: t });
     }
 
     /// Sets whether `user_id` is disabled (deleted users count as disabled).
     pub fn set_disabled(&self, user_id: &str, disabled: bool) {
-        write(&self.users).entry(user_id.to_owned()).or_default().disabled = disabled;
+        self.local(RevocationEvent::Disabled { id: user_id.to_owned(), disabled });
     }
 
     /// Drops entries whose tokens have expired by `now`.

@@ -55,6 +55,7 @@ pub const KEYS: &[&str] = &[
     "login_max_failures_per_ip",
     "login_failure_window",
     "audit_retention_days",
+    "redis_prefix",
 ];
 
 /// How logs are written.
@@ -127,6 +128,8 @@ pub struct Settings {
     pub login_failure_window: i64,
     /// Audit events older than this many days are deleted. Defaults to `90`.
     pub audit_retention_days: i64,
+    /// Prefix of every Redis key and channel. Defaults to `gatehouse:`.
+    pub redis_prefix: String,
 }
 
 fn redact(s: &Option<SecretString>) -> &'static str {
@@ -196,6 +199,7 @@ impl Settings {
         line("login_max_failures_per_ip", self.login_max_failures_per_ip.to_string());
         line("login_failure_window", self.login_failure_window.to_string());
         line("audit_retention_days", self.audit_retention_days.to_string());
+        line("redis_prefix", format!("{:?}", self.redis_prefix));
         out
     }
 
@@ -436,6 +440,7 @@ impl Settings {
             login_max_failures_per_ip,
             login_failure_window,
             audit_retention_days,
+            redis_prefix: get("redis_prefix").unwrap_or("gatehouse:").to_owned(),
         })
     }
 }

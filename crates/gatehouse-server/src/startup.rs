@@ -109,6 +109,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     router: Router,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -153,7 +154,26 @@ impl Application {
             .with_api_key_header("x-api-key")
             .with_session_cookie(crate::routes::browser::cookie_names(&settings).0);
         let trusted_proxies = settings.trusted_proxies.iter().filter_map(|p| crate::net::parse_cidr(p)).collect();
-        let counters: Arc<dyn gatehouse_store::CounterStore> = Arc::new(gatehouse_store::MemoryCounters::default());
+        let mut background = Vec::new();
+        let (counters, redis): (Arc<dyn gatehouse_store::CounterStore>, _) = match &settings.redis_url {
+            Some(url) => {
+                let client = gatehouse_store::redis_client(url.expose_secret())
+                    .map_err(|e| anyhow::anyhow!("GATEHOUSE_REDIS_URL: {e}"))?;
+                let redis = Arc::new(gatehouse_store::RedisCounters::new(client.clone(), settings.redis_prefix.clone()));
+                if let Err(e) = redis.ping().await {
+                    tracing::warn!(error = %e, "Redis is unreachable at start; logins answer 503 until it returns");
+                }
+                background.extend(crate::fanout::start(
+                    client,
+                    format!("{}revocations", settings.redis_prefix),
+                    Arc::clone(&revocations),
+                    Arc::clone(&store),
+                    Arc::clone(&clock),
+                ));
+                (Arc::clone(&redis) as Arc<dyn gatehouse_store::CounterStore>, Some(redis))
+            }
+            None => (Arc::new(gatehouse_store::MemoryCounters::default()) as Arc<dyn gatehouse_store::CounterStore>, None),
+        };
         let throttle = crate::throttle::Throttle::new(
             counters,
             Arc::clone(&clock),
@@ -173,9 +193,10 @@ impl Application {
             trusted_proxies,
             throttle,
             metrics: crate::metrics::Metrics::default(),
+            redis,
         }));
         let router = router(state.clone())?;
-        Ok(Self { listener, state, router })
+        Ok(Self { listener, state, router, background })
     }
 
     /// The bound port.
@@ -217,6 +238,9 @@ impl Application {
         let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let r = axum::serve(self.listener, app).with_graceful_shutdown(shutdown_signal()).await;
         bg.abort();
+        for t in &self.background {
+            t.abort();
+        }
         self.state.sql.close().await;
         r
     }

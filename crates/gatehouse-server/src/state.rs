@@ -40,6 +40,8 @@ pub struct AppInner {
     pub throttle: crate::throttle::Throttle,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
+    /// Shared counters in Redis, when configured (readiness checks them).
+    pub redis: Option<Arc<gatehouse_store::RedisCounters>>,
 }
 
 impl Deref for AppState {

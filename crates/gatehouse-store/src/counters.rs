@@ -122,6 +122,41 @@ impl CounterStore for MemoryCounters {
 mod tests {
     use super::*;
 
+    /// The behaviour every CounterStore must have.
+    pub(crate) async fn conformance(c: &dyn CounterStore) {
+        assert_eq!(c.incr("a", 10, false, 0).await.unwrap(), 1);
+        assert_eq!(c.incr("a", 10, false, 5).await.unwrap(), 2);
+        assert_eq!(c.incr("a", 10, false, 10).await.unwrap(), 1, "fixed window expired");
+        assert_eq!(c.incr("s", 10, true, 0).await.unwrap(), 1);
+        assert_eq!(c.incr("s", 10, true, 9).await.unwrap(), 2);
+        assert_eq!(c.incr("s", 10, true, 18).await.unwrap(), 3, "sliding window kept alive");
+        c.lock("l", 30, 0).await.unwrap();
+        assert_eq!(c.locked_for("l", 10).await.unwrap(), Some(20));
+        c.lock("l", 5, 10).await.unwrap();
+        assert_eq!(c.locked_for("l", 10).await.unwrap(), Some(20), "a shorter lock does not shorten");
+        assert_eq!(c.locked_for("l", 30).await.unwrap(), None);
+        assert_eq!(c.locked_for("never", 0).await.unwrap(), None);
+        assert_eq!(c.ttl("a", 12).await.unwrap(), 8);
+        c.reset("s").await.unwrap();
+        assert_eq!(c.ttl("s", 18).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn memory_conformance() {
+        conformance(&MemoryCounters::default()).await;
+    }
+
+    #[tokio::test]
+    async fn redis_conformance() {
+        let Ok(url) = std::env::var("GATEHOUSE_TEST_REDIS_URL") else {
+            eprintln!("SKIPPED redis_conformance: set GATEHOUSE_TEST_REDIS_URL to run it");
+            return;
+        };
+        let prefix = format!("gh-test-{}:", uuid::Uuid::new_v4().simple());
+        let c = crate::RedisCounters::new(crate::redis_client(&url).unwrap(), prefix);
+        conformance(&c).await;
+    }
+
     #[tokio::test]
     async fn windows_locks_and_bounds() {
         let c = MemoryCounters::new(16);

@@ -16,6 +16,9 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A shared dependency (Redis) is unreachable; callers fail closed.
+    #[error("a shared dependency is unavailable: {0}")]
+    Unavailable(String),
     /// A stored value could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

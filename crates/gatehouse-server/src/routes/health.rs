@@ -14,11 +14,20 @@ pub async fn healthz() -> impl IntoResponse {
 /// Readiness: the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "operations", operation_id = "readyz", responses((status = 200, description = "Dependencies reachable"), (status = 503, description = "A dependency is down")))]
 pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
-    match st.sql.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "checks": {"database": "ok"}}))),
+    let database = match st.sql.ping().await {
+        Ok(()) => "ok",
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "checks": {"database": "down"}})))
+            "down"
         }
+    };
+    let mut checks = json!({"database": database});
+    let mut ready = database == "ok";
+    if let Some(redis) = &st.redis {
+        let ok = redis.ping().await.is_ok();
+        checks["redis"] = if ok { "ok" } else { "down" }.into();
+        ready &= ok;
     }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"status": if ready { "ready" } else { "unavailable" }, "checks": checks})))
 }

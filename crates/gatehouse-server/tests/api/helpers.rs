@@ -39,6 +39,11 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     env.insert("GATEHOUSE_DATA_DIR".into(), dir.path().display().to_string());
     if let Some(url) = postgres_database().await {
         env.insert("GATEHOUSE_DATABASE_URL".into(), url);
+        // The PostgreSQL pass also shares throttling and revocations through Redis.
+        if let Ok(redis) = std::env::var("GATEHOUSE_TEST_REDIS_URL") {
+            env.insert("GATEHOUSE_REDIS_URL".into(), redis);
+            env.insert("GATEHOUSE_REDIS_PREFIX".into(), format!("gh-test-{}:", uuid::Uuid::new_v4().simple()));
+        }
     }
     for (k, v) in extra {
         env.insert((*k).to_owned(), (*v).to_owned());

@@ -4,6 +4,8 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use gatehouse_store::UserStore as _;
+
 use crate::helpers::*;
 
 fn b64(v: &Value) -> String {
@@ -154,4 +156,21 @@ async fn disabling_deleting_role_removal_and_admin_revoke_end_access_tokens_at_o
         }
     }
     assert_eq!(app.get("/users/me", Some(&admin)).await.status(), StatusCode::OK, "the admin is unaffected");
+}
+
+#[tokio::test]
+async fn with_redis_down_tokens_still_verify_logins_fail_closed_and_readiness_is_red() {
+    let down = spawn_app_with(&[("GATEHOUSE_REDIS_URL", "redis://127.0.0.1:1")]).await;
+    let r = down.get("/readyz", None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.json::<Value>().await.unwrap()["checks"]["redis"], "down");
+    let r = down.login("admin", ADMIN_PASSWORD, None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "login fails closed without shared throttling");
+    assert!(r.headers().contains_key("retry-after"));
+    // A token issued while Redis was up keeps verifying: the check is local.
+    let admin = down.state.store.user_by_key("admin").await.unwrap().unwrap();
+    let scopes = gatehouse_core::ScopeSet::parse("admin me").unwrap();
+    let (token, _) =
+        gatehouse_server::tokens::access_token(&down.state, format!("user:{}", admin.id), &scopes, "gatehouse", None).unwrap();
+    assert_eq!(down.get("/users/me", Some(&token)).await.status(), StatusCode::OK);
 }
