@@ -13,7 +13,7 @@ mod username;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, ErrorKind, Result};
 pub use keys::{jwks, Algorithm, SigningKey, VerifyingKey};
-pub use password::{Argon2Params, PasswordHasher, Verified};
+pub use password::{check_stored_hash, hash_scheme, Argon2Params, PasswordHasher, Verified};
 pub use principal::{CredentialKind, Principal, Subject};
 pub use scope::{is_valid_scope_token, ScopeSet};
 pub use token::{

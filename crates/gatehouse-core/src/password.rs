@@ -1,7 +1,12 @@
-//! Password hashing: argon2id PHC strings, parameter upgrades, dummy verification.
+//! Password hashing: argon2id PHC strings, parameter upgrades, legacy schemes, dummy
+//! verification.
 //!
-//! Verification parses the stored PHC string and dispatches on its algorithm, so hashes
-//! made with older parameters keep verifying and are reported as obsolete for re-hashing.
+//! Verification recognises the stored hash's scheme by its prefix, parses it and verifies
+//! with that scheme (see `schemes.rs`): argon2 PHC strings, and hashes imported from
+//! passlib, pwdlib, Django or bcrypt. Hashes made with older parameters or another scheme
+//! keep verifying and are reported as obsolete, so the caller re-hashes them at login.
+
+mod schemes;
 
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString},
@@ -114,21 +119,26 @@ impl PasswordHasher {
             .map_err(|e| ErrorKind::PasswordHash(e.to_string()).into())
     }
 
-    /// Verifies `password` against a stored PHC string. An unparsable or unsupported stored
-    /// hash verifies as `ok: false` after spending the same work as a real check.
+    /// Verifies `password` against a stored hash in any scheme [`check_stored_hash`] accepts.
+    ///
+    /// A match on a legacy scheme (bcrypt, PBKDF2) or on argon2 with other parameters
+    /// reports `needs_rehash: true`. A stored hash that is unparsable, of an unknown scheme
+    /// or over the cost limits verifies as `ok: false` after spending one dummy
+    /// verification's work, so it takes about as long as a real check.
     pub fn verify(&self, password: &[u8], stored: &str) -> Verified {
-        let Ok(parsed) = PasswordHash::new(stored) else {
+        const FAILED: Verified = Verified { ok: false, needs_rehash: false };
+        let Some(scheme) = schemes::scheme_for(stored) else {
             self.verify_dummy(password);
-            return Verified { ok: false, needs_rehash: false };
+            return FAILED;
         };
-        let ok = match parsed.algorithm.as_str() {
-            "argon2id" | "argon2i" | "argon2d" => Argon2::default().verify_password(password, &parsed).is_ok(),
-            _ => {
+        match scheme.verify(password, stored) {
+            Ok(true) => Verified { ok: true, needs_rehash: scheme.is_legacy() || self.is_obsolete(stored) },
+            Ok(false) => FAILED,
+            Err(_) => {
                 self.verify_dummy(password);
-                false
+                FAILED
             }
-        };
-        Verified { ok, needs_rehash: ok && self.is_obsolete(&parsed) }
+        }
     }
 
     /// Spends one verification's work on a dummy hash: use it for unknown users, so their
@@ -139,11 +149,12 @@ impl PasswordHasher {
         }
     }
 
-    fn is_obsolete(&self, h: &PasswordHash<'_>) -> bool {
+    fn is_obsolete(&self, stored: &str) -> bool {
+        let Ok(h) = PasswordHash::new(stored) else { return true };
         if h.algorithm.as_str() != "argon2id" || h.version != Some(Version::V0x13 as u32) {
             return true;
         }
-        match Params::try_from(h) {
+        match Params::try_from(&h) {
             Ok(p) => {
                 p.m_cost() != self.params.memory_kib
                     || p.t_cost() != self.params.iterations
@@ -152,6 +163,50 @@ impl PasswordHasher {
             Err(_) => true,
         }
     }
+}
+
+/// The name of the scheme `stored` is written in, judged by its prefix only: `"argon2"`,
+/// `"bcrypt"`, `"passlib-pbkdf2-sha256"`, `"passlib-pbkdf2-sha512"` or
+/// `"django-pbkdf2-sha256"`. `None` for anything else. Use [`check_stored_hash`] to know
+/// whether the hash can actually be verified.
+pub fn hash_scheme(stored: &str) -> Option<&'static str> {
+    schemes::scheme_for(stored).map(|s| s.name())
+}
+
+/// Checks that [`PasswordHasher::verify`] can verify `stored`: a recognised scheme, well
+/// formed, with costs inside the limits. Hashes nothing. Returns the scheme's name (as
+/// [`hash_scheme`]).
+///
+/// Supported, with the limits that keep one verification's work bounded:
+///
+/// | scheme | written by | limits |
+/// |---|---|---|
+/// | `argon2` — `$argon2id$`, `$argon2i$`, `$argon2d$` PHC strings | gatehouse, argon2-cffi, pwdlib, passlib | memory ≤ 4 GiB (4194304 KiB), iterations ≤ 64, parallelism ≤ 64 |
+/// | `bcrypt` — `$2b$`, `$2a$`, `$2y$` | pyca bcrypt, passlib, pwdlib | cost 4 to 15 |
+/// | `passlib-pbkdf2-sha256`, `passlib-pbkdf2-sha512` — `$pbkdf2-sha256$rounds$salt$hash` | passlib | 1 000 to 10 000 000 rounds |
+/// | `django-pbkdf2-sha256` — `pbkdf2_sha256$iterations$salt$hash` | Django, passlib | 1 000 to 10 000 000 iterations |
+///
+/// bcrypt uses only the first 72 bytes of a password, as the libraries that wrote those
+/// hashes did. `$2x$` hashes (crypt_blowfish's buggy mode) are refused.
+///
+/// # Errors
+/// [`ErrorKind::PasswordHash`] saying why: unknown scheme, malformed, or over a limit.
+///
+/// # Example
+/// ```
+/// use gatehouse_core::check_stored_hash;
+///
+/// let passlib = "$pbkdf2-sha256$1000$U8q5V0pJCWHMeY/xfm8thQ$hzsIxqSdYkT0tCO.XPVBMtZphFoniIQ6DzpImVmCoEI";
+/// assert_eq!(check_stored_hash(passlib)?, "passlib-pbkdf2-sha256");
+/// assert!(check_stored_hash("$2b$31$aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").is_err());
+/// assert!(check_stored_hash("md5:5f4dcc3b5aa765d61d8327deb882cf99").is_err());
+/// # Ok::<(), gatehouse_core::Error>(())
+/// ```
+pub fn check_stored_hash(stored: &str) -> Result<&'static str> {
+    let scheme = schemes::scheme_for(stored)
+        .ok_or_else(|| ErrorKind::PasswordHash("not a recognised password hash format".into()))?;
+    scheme.check(stored).map_err(|e| ErrorKind::PasswordHash(e.to_string()))?;
+    Ok(scheme.name())
 }
 
 #[cfg(test)]

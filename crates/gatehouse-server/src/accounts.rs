@@ -79,11 +79,7 @@ pub fn password_problem(password: &str, username: &str) -> Option<String> {
     // (the username). zxcvbn estimates guesses; scores 0–2 are refused.
     let estimate = zxcvbn::zxcvbn(password, &[username]);
     if u8::from(estimate.score()) < MIN_STRENGTH_SCORE {
-        let hint = estimate
-            .feedback()
-            .and_then(|f| f.warning())
-            .map(|w| format!(" ({w})"))
-            .unwrap_or_default();
+        let hint = estimate.feedback().and_then(|f| f.warning()).map(|w| format!(" ({w})")).unwrap_or_default();
         return Some(format!("is too easy to guess{hint}; a longer passphrase of unrelated words works well"));
     }
     None

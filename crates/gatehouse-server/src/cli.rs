@@ -44,6 +44,28 @@ pub enum Command {
     /// Work with tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Import users with their existing password hashes (bcrypt, passlib/pwdlib, Django
+    /// PBKDF2, argon2), from JSON Lines or CSV. Hashes are upgraded to the server's argon2id
+    /// at each user's next login.
+    ///
+    /// Fields: username, password_hash (or hashed_password), and optionally email, roles
+    /// (JSON array, or in CSV separated by `;` or spaces; default: user) and disabled.
+    /// Every row is validated; rejected rows are reported with their line number and
+    /// reason, and the valid rows are still imported. Users whose name already exists
+    /// (after case folding) are skipped, never overwritten, so re-running a file is safe.
+    ///
+    /// Exit status: 0 when every row was imported or skipped as existing; 1 when any row
+    /// was rejected or the file could not be read; 2 for invalid configuration.
+    Import {
+        /// The file to read.
+        file: std::path::PathBuf,
+        /// File format [default: csv for a .csv file, otherwise jsonl].
+        #[arg(long, value_enum)]
+        format: Option<crate::import::Format>,
+        /// Validate and report what would be imported, without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// `gatehouse user …`

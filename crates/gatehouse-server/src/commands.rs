@@ -65,6 +65,10 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::Inspect { token }) => inspect(&token, &settings).await,
+        Command::Import { file, format, dry_run } => {
+            let store = open_store(&settings).await?;
+            crate::import::run(&store, &file, format, dry_run, SystemClock.now()).await.map(|_| ())
+        }
     }
 }
 

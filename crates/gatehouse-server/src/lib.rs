@@ -13,6 +13,7 @@ pub mod extract;
 pub mod fanout;
 pub mod form;
 pub mod hashing;
+pub mod import;
 pub mod keys;
 pub mod metrics;
 pub mod middleware;

@@ -159,7 +159,8 @@ impl Application {
             Some(url) => {
                 let client = gatehouse_store::redis_client(url.expose_secret())
                     .map_err(|e| anyhow::anyhow!("GATEHOUSE_REDIS_URL: {e}"))?;
-                let redis = Arc::new(gatehouse_store::RedisCounters::new(client.clone(), settings.redis_prefix.clone()));
+                let redis =
+                    Arc::new(gatehouse_store::RedisCounters::new(client.clone(), settings.redis_prefix.clone()));
                 if let Err(e) = redis.ping().await {
                     tracing::warn!(error = %e, "Redis is unreachable at start; logins answer 503 until it returns");
                 }
@@ -172,7 +173,9 @@ impl Application {
                 ));
                 (Arc::clone(&redis) as Arc<dyn gatehouse_store::CounterStore>, Some(redis))
             }
-            None => (Arc::new(gatehouse_store::MemoryCounters::default()) as Arc<dyn gatehouse_store::CounterStore>, None),
+            None => {
+                (Arc::new(gatehouse_store::MemoryCounters::default()) as Arc<dyn gatehouse_store::CounterStore>, None)
+            }
         };
         let throttle = crate::throttle::Throttle::new(
             counters,

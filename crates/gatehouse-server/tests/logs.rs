@@ -57,16 +57,22 @@ async fn no_secret_reaches_the_log() {
     };
     let mut secrets: Vec<String> = vec![ADMIN_PW.into(), USER_PW.into(), NEW_PW.into(), "wrong-guess-password".into()];
 
-    let t: Value = post_form("/token", form(&[("grant_type", "password"), ("username", "admin"), ("password", ADMIN_PW)]))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let t: Value =
+        post_form("/token", form(&[("grant_type", "password"), ("username", "admin"), ("password", ADMIN_PW)]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     let admin = t["access_token"].as_str().unwrap().to_owned();
     secrets.push(admin.clone());
     secrets.push(t["refresh_token"].as_str().unwrap().to_owned());
-    post_form("/token", form(&[("grant_type", "password"), ("username", "admin"), ("password", "wrong-guess-password")])).await.unwrap();
+    post_form(
+        "/token",
+        form(&[("grant_type", "password"), ("username", "admin"), ("password", "wrong-guess-password")]),
+    )
+    .await
+    .unwrap();
     let r = http
         .post(format!("{base}/admin/users"))
         .bearer_auth(&admin)
@@ -75,16 +81,22 @@ async fn no_secret_reaches_the_log() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let u: Value = post_form("/token", form(&[("grant_type", "password"), ("username", "logan"), ("password", USER_PW)]))
+    let u: Value =
+        post_form("/token", form(&[("grant_type", "password"), ("username", "logan"), ("password", USER_PW)]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let user_at = u["access_token"].as_str().unwrap().to_owned();
+    let user_rt = u["refresh_token"].as_str().unwrap().to_owned();
+    secrets.extend([user_at.clone(), user_rt.clone()]);
+    let r: Value = post_form("/token", form(&[("grant_type", "refresh_token"), ("refresh_token", &user_rt)]))
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let user_at = u["access_token"].as_str().unwrap().to_owned();
-    let user_rt = u["refresh_token"].as_str().unwrap().to_owned();
-    secrets.extend([user_at.clone(), user_rt.clone()]);
-    let r: Value = post_form("/token", form(&[("grant_type", "refresh_token"), ("refresh_token", &user_rt)])).await.unwrap().json().await.unwrap();
     secrets.extend([r["access_token"].as_str().unwrap().to_owned(), r["refresh_token"].as_str().unwrap().to_owned()]);
     post_form("/token", form(&[("grant_type", "refresh_token"), ("refresh_token", &user_rt)])).await.unwrap(); // reuse
     let k: Value = http
@@ -125,8 +137,10 @@ async fn no_secret_reaches_the_log() {
         .unwrap();
     secrets.push(cc["access_token"].as_str().unwrap().to_owned());
     let s = post_form("/session", form(&[("username", "admin"), ("password", ADMIN_PW)])).await.unwrap();
-    let cookies: Vec<String> = s.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
-    let cookie_header: String = cookies.iter().map(|c| c.split(';').next().unwrap().to_owned()).collect::<Vec<_>>().join("; ");
+    let cookies: Vec<String> =
+        s.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let cookie_header: String =
+        cookies.iter().map(|c| c.split(';').next().unwrap().to_owned()).collect::<Vec<_>>().join("; ");
     for c in &cookies {
         secrets.push(c.split(';').next().unwrap().split_once('=').unwrap().1.to_owned());
     }
@@ -142,13 +156,14 @@ async fn no_secret_reaches_the_log() {
         .unwrap();
     assert_eq!(r.status(), 200);
     http.patch(format!("{base}/users/me")).header("cookie", &cookie_header).json(&json!({})).send().await.unwrap(); // CSRF fail
-    // (the reuse above ended that session; log in again for the password change)
-    let u2: Value = post_form("/token", form(&[("grant_type", "password"), ("username", "logan"), ("password", USER_PW)]))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+                                                                                                                    // (the reuse above ended that session; log in again for the password change)
+    let u2: Value =
+        post_form("/token", form(&[("grant_type", "password"), ("username", "logan"), ("password", USER_PW)]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     let user_at = u2["access_token"].as_str().unwrap().to_owned();
     secrets.extend([user_at.clone(), u2["refresh_token"].as_str().unwrap().to_owned()]);
     let r = http
@@ -178,7 +193,8 @@ async fn no_secret_reaches_the_log() {
         }
     }
     // Structured: every line is JSON; request lines carry the request id; failures carry a reason.
-    let parsed: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
+    let parsed: Vec<Value> =
+        lines.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}"))).collect();
     let finished: Vec<&Value> =
         parsed.iter().filter(|v| v["fields"]["message"] == "finished processing request").collect();
     assert!(finished.len() >= 15, "one line per request");

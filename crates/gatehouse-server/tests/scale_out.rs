@@ -85,7 +85,8 @@ async fn time_until_refused(http: &reqwest::Client, base: &str, token: &str) -> 
 
 #[tokio::test]
 async fn two_instances_share_tokens_revocations_throttling_and_refresh_rotation() {
-    let (Ok(pg), Ok(redis)) = (std::env::var("GATEHOUSE_TEST_DATABASE_URL"), std::env::var("GATEHOUSE_TEST_REDIS_URL")) else {
+    let (Ok(pg), Ok(redis)) = (std::env::var("GATEHOUSE_TEST_DATABASE_URL"), std::env::var("GATEHOUSE_TEST_REDIS_URL"))
+    else {
         eprintln!("SKIPPED two_instances_…: set GATEHOUSE_TEST_DATABASE_URL and GATEHOUSE_TEST_REDIS_URL to run it");
         return;
     };
@@ -150,7 +151,13 @@ async fn two_instances_share_tokens_revocations_throttling_and_refresh_rotation(
     assert_eq!([ra, rb].iter().filter(|s| **s == 200).count(), 1, "A: {ra}, B: {rb}");
 
     tokio::time::sleep(Duration::from_millis(1100)).await; // a new second for the time-based void
-    let r = http.patch(format!("{}/admin/users/{uid}", b.base)).bearer_auth(&admin).json(&json!({"disabled": true})).send().await.unwrap();
+    let r = http
+        .patch(format!("{}/admin/users/{uid}", b.base))
+        .bearer_auth(&admin)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let took = time_until_refused(&http, &a.base, &user_at).await;
     assert!(took < Duration::from_secs(1), "disable took {took:?}");

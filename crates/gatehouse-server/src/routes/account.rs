@@ -99,7 +99,14 @@ pub async fn delete_session(
     st.store.revoke_session(&id, now).await?;
     st.revocations.revoke_session(&id, session.expires_at);
     tracing::info!(user = %uid, sid = %id, "session ended by its owner");
-    crate::audit::record(&st, "session.revoked", Some(format!("user:{uid}")), None, serde_json::json!({"sid": id, "by": "owner"})).await;
+    crate::audit::record(
+        &st,
+        "session.revoked",
+        Some(format!("user:{uid}")),
+        None,
+        serde_json::json!({"sid": id, "by": "owner"}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -132,7 +139,14 @@ pub async fn change_password(
     let verified = st.hasher.verify(body.current_password.clone(), Some(user.password_hash.clone())).await?;
     if !verified.ok {
         tracing::info!(user = %uid, reason = "wrong_current_password", "password change refused");
-        crate::audit::record(&st, "password.change_failed", Some(format!("user:{uid}")), None, serde_json::json!({"reason": "wrong_current_password"})).await;
+        crate::audit::record(
+            &st,
+            "password.change_failed",
+            Some(format!("user:{uid}")),
+            None,
+            serde_json::json!({"reason": "wrong_current_password"}),
+        )
+        .await;
         return Err(ApiError::invalid("current_password", "is incorrect"));
     }
     let new = body.new_password.expose_secret();
@@ -263,7 +277,14 @@ pub async fn create_api_key(
     let allowed = st.roles().await?.scopes_for(&user.roles);
     let v = issue_api_key(st.store.as_ref(), &uid, &allowed, st.clock.now(), input).await?;
     tracing::info!(user = %uid, key = %v.id, "API key created");
-    crate::audit::record(&st, "apikey.created", Some(format!("user:{uid}")), None, serde_json::json!({"key_id": v.id, "prefix": v.prefix, "scopes": v.scopes})).await;
+    crate::audit::record(
+        &st,
+        "apikey.created",
+        Some(format!("user:{uid}")),
+        None,
+        serde_json::json!({"key_id": v.id, "prefix": v.prefix, "scopes": v.scopes}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -294,6 +315,7 @@ pub async fn delete_api_key(
         return Err(ApiError::NotFound("API key"));
     }
     tracing::info!(user = %uid, key = %id, "API key revoked");
-    crate::audit::record(&st, "apikey.revoked", Some(format!("user:{uid}")), None, serde_json::json!({"key_id": id})).await;
+    crate::audit::record(&st, "apikey.revoked", Some(format!("user:{uid}")), None, serde_json::json!({"key_id": id}))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }

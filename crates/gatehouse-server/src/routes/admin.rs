@@ -57,7 +57,14 @@ pub async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let user = create_user(st.store.as_ref(), &st.hasher, st.clock.now(), input).await?;
     tracing::info!(actor = %who.subject, user = %user.id, "admin created user");
-    crate::audit::record(&st, "user.created", Some(format!("user:{}", user.id)), Some(who.subject.to_string()), serde_json::json!({"roles": user.roles})).await;
+    crate::audit::record(
+        &st,
+        "user.created",
+        Some(format!("user:{}", user.id)),
+        Some(who.subject.to_string()),
+        serde_json::json!({"roles": user.roles}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(user_view(&user, &st.roles().await?))))
 }
 
@@ -139,7 +146,14 @@ pub async fn patch_user(
         }
     }
     tracing::info!(actor = %who.subject, user = %id, roles_changed = p.roles.is_some(), disabled = ?p.disabled, "admin updated user");
-    crate::audit::record(&st, "user.updated", Some(format!("user:{id}")), Some(who.subject.to_string()), serde_json::json!({"roles": p.roles, "disabled": p.disabled, "email_changed": p.email.is_some()})).await;
+    crate::audit::record(
+        &st,
+        "user.updated",
+        Some(format!("user:{id}")),
+        Some(who.subject.to_string()),
+        serde_json::json!({"roles": p.roles, "disabled": p.disabled, "email_changed": p.email.is_some()}),
+    )
+    .await;
     Ok(Json(user_view(&user, &graph)))
 }
 
@@ -163,7 +177,14 @@ pub async fn delete_user(
     }
     st.revocations.set_disabled(&id, true);
     tracing::info!(actor = %who.subject, user = %id, "admin deleted user");
-    crate::audit::record(&st, "user.deleted", Some(format!("user:{id}")), Some(who.subject.to_string()), serde_json::json!({})).await;
+    crate::audit::record(
+        &st,
+        "user.deleted",
+        Some(format!("user:{id}")),
+        Some(who.subject.to_string()),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,7 +208,14 @@ pub async fn revoke_sessions(
         st.revocations.revoke_session(&sid, exp);
     }
     tracing::info!(actor = %who.subject, user = %id, "admin revoked sessions");
-    crate::audit::record(&st, "sessions.revoked", Some(format!("user:{id}")), Some(who.subject.to_string()), serde_json::json!({})).await;
+    crate::audit::record(
+        &st,
+        "sessions.revoked",
+        Some(format!("user:{id}")),
+        Some(who.subject.to_string()),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -261,7 +289,14 @@ pub async fn put_role(
     let role = RoleRecord { name, scopes, includes, builtin };
     st.store.put_role(&role, st.clock.now()).await?;
     tracing::info!(actor = %who.subject, role = %role.name, "admin put role");
-    crate::audit::record(&st, "role.put", None, Some(who.subject.to_string()), serde_json::json!({"role": role.name, "scopes": role.scopes, "includes": role.includes})).await;
+    crate::audit::record(
+        &st,
+        "role.put",
+        None,
+        Some(who.subject.to_string()),
+        serde_json::json!({"role": role.name, "scopes": role.scopes, "includes": role.includes}),
+    )
+    .await;
     Ok(Json(role_view(&role)))
 }
 
@@ -289,7 +324,8 @@ pub async fn delete_role(
     }
     st.store.delete_role(&name).await?;
     tracing::info!(actor = %who.subject, role = %name, "admin deleted role");
-    crate::audit::record(&st, "role.deleted", None, Some(who.subject.to_string()), serde_json::json!({"role": name})).await;
+    crate::audit::record(&st, "role.deleted", None, Some(who.subject.to_string()), serde_json::json!({"role": name}))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

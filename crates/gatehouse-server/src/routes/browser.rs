@@ -107,6 +107,9 @@ pub async fn create(
         return Ok(bad().into_response());
     };
     st.throttle.success(&ukey).await.map_err(unavailable)?;
+    if verified.needs_rehash {
+        super::token::rehash(&st, &user, password).await;
+    }
     st.metrics.login("ok");
     let now = st.clock.now();
     let secret = secrets::random_secret();
@@ -131,7 +134,14 @@ pub async fn create(
     set_cookie(&mut res, csrf_cookie, &csrf, ttl, false, secure);
     crate::error::no_store(&mut res);
     tracing::info!(user = %user.id, sid = %session.id, "browser login succeeded");
-    crate::audit::record(&st, "login.succeeded", Some(format!("user:{}", user.id)), None, serde_json::json!({"method": "session", "sid": session.id})).await;
+    crate::audit::record(
+        &st,
+        "login.succeeded",
+        Some(format!("user:{}", user.id)),
+        None,
+        serde_json::json!({"method": "session", "sid": session.id}),
+    )
+    .await;
     Ok(res)
 }
 

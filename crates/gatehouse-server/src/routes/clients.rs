@@ -113,7 +113,14 @@ pub async fn create(
 ) -> Result<impl IntoResponse, ApiError> {
     let v = register(st.store.as_ref(), st.clock.now(), input).await?;
     tracing::info!(actor = %who.subject, client = %v.client_id, "admin created client");
-    crate::audit::record(&st, "client.created", Some(format!("client:{}", v.client_id)), Some(who.subject.to_string()), serde_json::json!({"scopes": v.scopes, "grant_types": v.grant_types})).await;
+    crate::audit::record(
+        &st,
+        "client.created",
+        Some(format!("client:{}", v.client_id)),
+        Some(who.subject.to_string()),
+        serde_json::json!({"scopes": v.scopes, "grant_types": v.grant_types}),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -146,6 +153,13 @@ pub async fn delete(
     st.store.revoke_jti(&marker, until).await?;
     st.revocations.revoke_jti(&marker, until);
     tracing::info!(actor = %who.subject, client = %id, "admin deleted client");
-    crate::audit::record(&st, "client.deleted", Some(format!("client:{id}")), Some(who.subject.to_string()), serde_json::json!({})).await;
+    crate::audit::record(
+        &st,
+        "client.deleted",
+        Some(format!("client:{id}")),
+        Some(who.subject.to_string()),
+        serde_json::json!({}),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

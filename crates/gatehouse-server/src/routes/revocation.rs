@@ -75,7 +75,14 @@ pub async fn revoke(State(st): State<AppState>, ClientIp(ip): ClientIp, headers:
             if !c.jti.is_empty() {
                 denylist(&st, &c.jti, c.exp).await?;
                 tracing::info!(jti = %c.jti, "access token revoked");
-                crate::audit::record(&st, "token.revoked", Some(c.sub.clone()), Some(format!("client:{}", client.id)), serde_json::json!({"jti": c.jti, "type": "access_token"})).await;
+                crate::audit::record(
+                    &st,
+                    "token.revoked",
+                    Some(c.sub.clone()),
+                    Some(format!("client:{}", client.id)),
+                    serde_json::json!({"jti": c.jti, "type": "access_token"}),
+                )
+                .await;
             }
         }
         Ok(())
@@ -171,7 +178,14 @@ pub async fn end_current(st: &AppState, who: &Principal) -> Result<(), ApiError>
     responses((status = 204, description = "Logged out"), (status = 401, description = "Not authenticated", body = crate::openapi::ApiErrorBody)))]
 pub async fn logout(State(st): State<AppState>, who: Authenticated) -> Result<StatusCode, ApiError> {
     end_current(&st, &who).await?;
-crate::audit::record(&st, "logout", Some(who.subject.to_string()), None, serde_json::json!({"sid": who.session_id})).await;
+    crate::audit::record(
+        &st,
+        "logout",
+        Some(who.subject.to_string()),
+        None,
+        serde_json::json!({"sid": who.session_id}),
+    )
+    .await;
     tracing::info!(subject = %who.subject, "logout");
     Ok(StatusCode::NO_CONTENT)
 }

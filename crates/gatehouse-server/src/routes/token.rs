@@ -55,7 +55,14 @@ async fn handle(st: &AppState, ip: IpAddr, headers: &HeaderMap, body: &[u8]) -> 
     };
     if let Err(Throttled(secs)) = st.throttle.check(ip, user.as_deref()).await.map_err(unavailable)? {
         tracing::info!(%ip, reason = "throttled", "token request refused");
-        crate::audit::record(st, "login.throttled", None, None, serde_json::json!({"endpoint": "token", "retry_after": secs})).await;
+        crate::audit::record(
+            st,
+            "login.throttled",
+            None,
+            None,
+            serde_json::json!({"endpoint": "token", "retry_after": secs}),
+        )
+        .await;
         st.metrics.throttled("token");
         if user.is_some() {
             st.metrics.login("throttled");
@@ -189,7 +196,14 @@ async fn password_grant(st: &AppState, form: &Form, client: &ClientAuth) -> Resu
     let subject = user.as_ref().map(|u| format!("user:{}", u.id));
     let Some(user) = user.filter(|u| verified.ok && !u.disabled) else {
         tracing::info!(reason = "bad_credentials", "login failed");
-        crate::audit::record(st, "login.failed", subject, None, serde_json::json!({"method": "password", "client_id": client_id})).await;
+        crate::audit::record(
+            st,
+            "login.failed",
+            subject,
+            None,
+            serde_json::json!({"method": "password", "client_id": client_id}),
+        )
+        .await;
         return Err(OAuthError::invalid_grant());
     };
     if verified.needs_rehash {
@@ -205,11 +219,19 @@ async fn password_grant(st: &AppState, form: &Form, client: &ClientAuth) -> Resu
     let (access, ttl) = access_token(st, format!("user:{}", user.id), &granted, client_id, Some(&session.id))
         .map_err(OAuthError::server_error)?;
     tracing::info!(user = %user.id, sid = %session.id, "login succeeded");
-    crate::audit::record(st, "login.succeeded", Some(format!("user:{}", user.id)), None, serde_json::json!({"method": "password", "client_id": client_id, "sid": session.id})).await;
+    crate::audit::record(
+        st,
+        "login.succeeded",
+        Some(format!("user:{}", user.id)),
+        None,
+        serde_json::json!({"method": "password", "client_id": client_id, "sid": session.id}),
+    )
+    .await;
     Ok(success(access, ttl, Some(refresh), &granted))
 }
 
-async fn rehash(st: &AppState, user: &UserRecord, password: &str) {
+/// Upgrades a stored hash to the current parameters after a successful login (best effort).
+pub async fn rehash(st: &AppState, user: &UserRecord, password: &str) {
     match st.hasher.hash(SecretString::from(password.to_owned())).await {
         Ok(Ok(h)) => {
             if let Err(e) = st.store.set_password_hash(&user.id, &h, st.clock.now(), None).await {
@@ -281,7 +303,14 @@ async fn client_credentials_grant(st: &AppState, form: &Form, client: &ClientAut
     let (access, ttl) = access_token(st, format!("client:{}", client.id), &granted, &client.id, None)
         .map_err(OAuthError::server_error)?;
     tracing::info!(client = %client.id, "client_credentials token issued");
-    crate::audit::record(st, "token.issued", Some(format!("client:{}", client.id)), None, serde_json::json!({"grant_type": "client_credentials", "scope": granted.to_string()})).await;
+    crate::audit::record(
+        st,
+        "token.issued",
+        Some(format!("client:{}", client.id)),
+        None,
+        serde_json::json!({"grant_type": "client_credentials", "scope": granted.to_string()}),
+    )
+    .await;
     Ok(success(access, ttl, None, &granted))
 }
 
@@ -292,6 +321,13 @@ pub async fn revoke_family(st: &AppState, session_id: &str, reason: &'static str
     let exp = st.store.session(session_id).await?.map_or(now + st.settings.session_max_ttl, |s| s.expires_at);
     st.revocations.revoke_session(session_id, exp);
     tracing::warn!(sid = %session_id, reason, "refresh token family revoked");
-    crate::audit::record(st, if reason == "refresh_token_reuse" { "refresh.reuse_detected" } else { "session.revoked" }, None, None, serde_json::json!({"sid": session_id, "reason": reason})).await;
+    crate::audit::record(
+        st,
+        if reason == "refresh_token_reuse" { "refresh.reuse_detected" } else { "session.revoked" },
+        None,
+        None,
+        serde_json::json!({"sid": session_id, "reason": reason}),
+    )
+    .await;
     Ok(())
 }

@@ -4,8 +4,6 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use gatehouse_store::UserStore as _;
-
 use crate::helpers::*;
 
 fn b64(v: &Value) -> String {
@@ -171,6 +169,7 @@ async fn with_redis_down_tokens_still_verify_logins_fail_closed_and_readiness_is
     let admin = down.state.store.user_by_key("admin").await.unwrap().unwrap();
     let scopes = gatehouse_core::ScopeSet::parse("admin me").unwrap();
     let (token, _) =
-        gatehouse_server::tokens::access_token(&down.state, format!("user:{}", admin.id), &scopes, "gatehouse", None).unwrap();
+        gatehouse_server::tokens::access_token(&down.state, format!("user:{}", admin.id), &scopes, "gatehouse", None)
+            .unwrap();
     assert_eq!(down.get("/users/me", Some(&token)).await.status(), StatusCode::OK);
 }
