@@ -203,6 +203,15 @@ impl TokenVerifier {
         check_times(&data.claims, clock.now(), self.validation.leeway)?;
         Ok(data.claims)
     }
+
+    /// Re-checks only the time claims of claims this verifier verified earlier (for callers
+    /// that cache verified tokens: the signature need not be checked again, expiry must).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Expired`] or [`ErrorKind::NotYetValid`].
+    pub fn check_times(&self, claims: &AccessClaims, clock: &dyn Clock) -> Result<()> {
+        check_times(claims, clock.now(), self.validation.leeway)
+    }
 }
 
 /// The parts of a JOSE header that select a key, after the refusals.

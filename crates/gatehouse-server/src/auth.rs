@@ -20,17 +20,29 @@ pub struct ServerAuthenticator {
     pub clock: Arc<dyn Clock>,
     /// Storage (API keys and browser sessions are looked up there).
     pub store: Arc<dyn Storage>,
+    /// Tokens whose signature was already verified.
+    pub verified: crate::verified_cache::VerifiedCache,
 }
 
 impl ServerAuthenticator {
     async fn bearer(&self, token: &str) -> Result<Principal, AuthError> {
-        let mut result = self.keys.current().verifier.verify(token, self.clock.as_ref());
+        let ring = self.keys.current();
+        if let Some((claims, principal)) = self.verified.get(token, ring.generation) {
+            // Signature already verified under this keyring; time and revocation still apply.
+            ring.verifier.check_times(&claims, self.clock.as_ref()).map_err(|e| AuthError::invalid(e.reason()))?;
+            self.revocations.check(&principal).map_err(AuthError::invalid)?;
+            return Ok(Principal::clone(&principal));
+        }
+        let mut ring = ring;
+        let mut result = ring.verifier.verify(token, self.clock.as_ref());
         if matches!(&result, Err(e) if *e.kind() == ErrorKind::UnknownKey) && self.keys.reload_if_stale().await {
-            result = self.keys.current().verifier.verify(token, self.clock.as_ref());
+            ring = self.keys.current();
+            result = ring.verifier.verify(token, self.clock.as_ref());
         }
         let claims = result.map_err(|e| AuthError::invalid(e.reason()))?;
         let principal = Principal::from_claims(&claims);
         self.revocations.check(&principal).map_err(AuthError::invalid)?;
+        self.verified.insert(token, ring.generation, claims, principal.clone(), self.clock.now());
         Ok(principal)
     }
 

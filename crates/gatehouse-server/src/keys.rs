@@ -25,6 +25,14 @@ pub struct Keyring {
     pub verifier: TokenVerifier,
     /// The JWKS document, serialised.
     pub jwks: Arc<str>,
+    /// Distinguishes keyrings: caches of verified tokens are only valid for one generation.
+    pub generation: u64,
+}
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Owns the current [`Keyring`] and refreshes it from storage.
@@ -150,7 +158,12 @@ async fn build(store: &dyn Storage, clock: &dyn Clock, s: &Settings) -> anyhow::
         let secret = s.jwt_secret.as_ref().context("GATEHOUSE_JWT_SECRET is required for HS256")?;
         let key = Arc::new(SigningKey::hmac(secret.expose_secret().as_bytes())?);
         let verifier = TokenVerifier::new(validation, [key.verifying_key().clone()]);
-        return Ok(Keyring { signer: TokenSigner::new(key), verifier, jwks: Arc::from(r#"{"keys":[]}"#) });
+        return Ok(Keyring {
+            signer: TokenSigner::new(key),
+            verifier,
+            jwks: Arc::from(r#"{"keys":[]}"#),
+            generation: next_generation(),
+        });
     }
     let mut published = Vec::new();
     // Signing preference: the newest settled active key; while a freshly rotated key is
@@ -189,5 +202,10 @@ async fn build(store: &dyn Storage, clock: &dyn Clock, s: &Settings) -> anyhow::
     }
     let signer = settled.or(previous).or(newest).context("no active signing key; run `gatehouse keys rotate`")?.1;
     let jwks = Arc::from(jwks(&published).to_string());
-    Ok(Keyring { signer: TokenSigner::new(signer), verifier: TokenVerifier::new(validation, published), jwks })
+    Ok(Keyring {
+        signer: TokenSigner::new(signer),
+        verifier: TokenVerifier::new(validation, published),
+        jwks,
+        generation: next_generation(),
+    })
 }

@@ -29,3 +29,4 @@ pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
+pub mod verified_cache;

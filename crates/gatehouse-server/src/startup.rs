@@ -149,6 +149,7 @@ impl Application {
             revocations: Arc::clone(&revocations),
             clock: Arc::clone(&clock),
             store: Arc::clone(&store),
+            verified: crate::verified_cache::VerifiedCache::new(20_000),
         };
         let auth = AuthState::new(Arc::new(authenticator))
             .with_api_key_header("x-api-key")

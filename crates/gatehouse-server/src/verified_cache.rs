@@ -1,0 +1,109 @@
+//! A bounded cache of verified access tokens. The same token is usually presented many
+//! times; its signature is checked once per keyring generation. Expiry (`exp`/`nbf`/`iat`)
+//! and revocation are still checked on every request, so caching weakens neither. Only
+//! tokens that verified are cached: forged tokens cannot fill it.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use gatehouse_core::{AccessClaims, Principal};
+
+#[derive(Debug)]
+struct Entry {
+    generation: u64,
+    claims: Arc<AccessClaims>,
+    principal: Arc<Principal>,
+}
+
+/// Token → verified claims, for one keyring generation at a time.
+#[derive(Debug)]
+pub struct VerifiedCache {
+    map: RwLock<HashMap<Box<str>, Entry>>,
+    max_entries: usize,
+}
+
+impl VerifiedCache {
+    /// A cache holding at most `max_entries` tokens.
+    pub fn new(max_entries: usize) -> Self {
+        Self { map: RwLock::new(HashMap::new()), max_entries: max_entries.max(1) }
+    }
+
+    /// The cached claims and principal of `token`, if verified under `generation`.
+    pub fn get(&self, token: &str, generation: u64) -> Option<(Arc<AccessClaims>, Arc<Principal>)> {
+        let map = self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(token).filter(|e| e.generation == generation).map(|e| (Arc::clone(&e.claims), Arc::clone(&e.principal)))
+    }
+
+    /// Remembers a token that verified under `generation`. When full, expired entries go
+    /// first; if that is not enough, the cache starts over.
+    pub fn insert(&self, token: &str, generation: u64, claims: AccessClaims, principal: Principal, now: i64) {
+        let mut map = self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= self.max_entries {
+            map.retain(|_, e| e.generation == generation && e.claims.exp > now);
+            if map.len() >= self.max_entries {
+                map.clear();
+            }
+        }
+        map.insert(token.into(), Entry { generation, claims: Arc::new(claims), principal: Arc::new(principal) });
+    }
+
+    /// Number of cached tokens.
+    pub fn len(&self) -> usize {
+        self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_core::{Audience, CredentialKind, ScopeSet, Subject};
+
+    use super::*;
+
+    fn claims(exp: i64) -> AccessClaims {
+        AccessClaims {
+            iss: "i".into(),
+            sub: "user:1".into(),
+            aud: Audience::One("a".into()),
+            exp,
+            iat: 0,
+            nbf: None,
+            jti: "j".into(),
+            client_id: "c".into(),
+            scope: "me".into(),
+            sid: None,
+        }
+    }
+
+    fn principal() -> Principal {
+        Principal {
+            subject: Subject::User("1".into()),
+            scopes: ScopeSet::parse("me").unwrap(),
+            client_id: "c".into(),
+            session_id: None,
+            credential_id: Some("j".into()),
+            issued_at: 0,
+            expires_at: 100,
+            kind: CredentialKind::AccessToken,
+        }
+    }
+
+    #[test]
+    fn generation_scoped_and_bounded() {
+        let c = VerifiedCache::new(2);
+        c.insert("t1", 1, claims(100), principal(), 0);
+        assert!(c.get("t1", 1).is_some());
+        assert!(c.get("t1", 2).is_none(), "a new keyring invalidates");
+        assert!(c.get("t2", 1).is_none());
+        c.insert("t2", 1, claims(5), principal(), 0);
+        c.insert("t3", 1, claims(100), principal(), 10);
+        assert!(c.len() <= 2);
+        assert!(c.get("t2", 1).is_none(), "the expired entry was evicted first");
+    }
+}
