@@ -7,7 +7,7 @@ use gatehouse_axum::{AuthError, Authenticator, BoxFuture, Credential};
 use gatehouse_core::{Clock, CredentialKind, ErrorKind, Principal, ScopeSet, Subject};
 use gatehouse_store::Storage;
 
-use crate::{keys::KeyManager, revocation::Revocations, roles::RoleGraph, secrets::hash_secret};
+use crate::{keys::KeyManager, revocation::Revocations, secrets::hash_secret};
 
 /// Verifies gatehouse access tokens and applies revocation.
 #[derive(Debug)]
@@ -20,6 +20,8 @@ pub struct ServerAuthenticator {
     pub clock: Arc<dyn Clock>,
     /// Storage (API keys and browser sessions are looked up there).
     pub store: Arc<dyn Storage>,
+    /// The role graph, cached.
+    pub roles: Arc<crate::roles::RoleCache>,
     /// Tokens whose signature was already verified.
     pub verified: crate::verified_cache::VerifiedCache,
 }
@@ -66,7 +68,7 @@ impl ServerAuthenticator {
         let Some(owner) = self.store.user_by_id(&k.user_id).await.map_err(unavailable)?.filter(|u| !u.disabled) else {
             return Err(AuthError::invalid("account_disabled"));
         };
-        let roles = RoleGraph::new(self.store.list_roles().await.map_err(unavailable)?);
+        let roles = self.roles.get().await.map_err(unavailable)?;
         let own: ScopeSet = k.scopes.iter().map(String::as_str).collect();
         let principal = Principal {
             subject: Subject::User(owner.id.clone()),
@@ -106,7 +108,7 @@ impl ServerAuthenticator {
         let Some(user) = self.store.user_by_id(&s.user_id).await.map_err(unavailable)?.filter(|u| !u.disabled) else {
             return Err(AuthError::invalid("account_disabled"));
         };
-        let roles = RoleGraph::new(self.store.list_roles().await.map_err(unavailable)?);
+        let roles = self.roles.get().await.map_err(unavailable)?;
         let principal = Principal {
             subject: Subject::User(user.id.clone()),
             scopes: roles.scopes_for(&user.roles),

@@ -2,8 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use std::{
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
 use gatehouse_core::ScopeSet;
-use gatehouse_store::RoleRecord;
+use gatehouse_store::{RoleRecord, Storage, StoreError};
 
 /// A snapshot of the role graph.
 #[derive(Debug, Clone, Default)]
@@ -71,6 +76,43 @@ impl RoleGraph {
             }
         }
         false
+    }
+}
+
+/// The role graph, cached: re-read at most once per `ttl`, and at once after a local change
+/// ([`RoleCache::invalidate`]). Another instance's role edits show within `ttl`.
+#[derive(Debug)]
+pub struct RoleCache {
+    store: Arc<dyn Storage>,
+    ttl: Duration,
+    cached: RwLock<Option<(Instant, Arc<RoleGraph>)>>,
+}
+
+impl RoleCache {
+    /// A cache over `store`.
+    pub fn new(store: Arc<dyn Storage>, ttl: Duration) -> Self {
+        Self { store, ttl, cached: RwLock::new(None) }
+    }
+
+    /// The current graph.
+    ///
+    /// # Errors
+    /// Storage failures when the cache needs a refresh.
+    pub async fn get(&self) -> Result<Arc<RoleGraph>, StoreError> {
+        if let Some((at, g)) = self.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+            if at.elapsed() < self.ttl {
+                return Ok(Arc::clone(g));
+            }
+        }
+        let g = Arc::new(RoleGraph::new(self.store.list_roles().await?));
+        *self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((Instant::now(), Arc::clone(&g)));
+        Ok(g)
+    }
+
+    /// Forgets the cached graph (after a role was written here).
+    pub fn invalidate(&self) {
+        *self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 }
 

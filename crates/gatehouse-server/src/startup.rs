@@ -144,7 +144,9 @@ impl Application {
         bootstrap_admin(store.as_ref(), &hasher, &settings, clock.now()).await?;
         let keys = Arc::new(KeyManager::init(Arc::clone(&store), Arc::clone(&clock), &settings).await?);
         let revocations = Arc::new(Revocations::load(store.as_ref(), clock.now()).await?);
+        let role_cache = Arc::new(crate::roles::RoleCache::new(Arc::clone(&store), Duration::from_secs(1)));
         let authenticator = ServerAuthenticator {
+            roles: Arc::clone(&role_cache),
             keys: Arc::clone(&keys),
             revocations: Arc::clone(&revocations),
             clock: Arc::clone(&clock),
@@ -198,6 +200,7 @@ impl Application {
             throttle,
             metrics: crate::metrics::Metrics::default(),
             redis,
+            role_cache,
         }));
         let router = router(state.clone())?;
         Ok(Self { listener, state, router, background })

@@ -40,6 +40,8 @@ pub struct AppInner {
     pub throttle: crate::throttle::Throttle,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
+    /// The role graph, cached.
+    pub role_cache: Arc<crate::roles::RoleCache>,
     /// Shared counters in Redis, when configured (readiness checks them).
     pub redis: Option<Arc<gatehouse_store::RedisCounters>>,
 }
@@ -62,7 +64,7 @@ impl AppInner {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn roles(&self) -> Result<RoleGraph, gatehouse_store::StoreError> {
-        Ok(RoleGraph::new(self.store.list_roles().await?))
+    pub async fn roles(&self) -> Result<Arc<RoleGraph>, gatehouse_store::StoreError> {
+        self.role_cache.get().await
     }
 }

@@ -65,7 +65,7 @@ pub async fn create(
         serde_json::json!({"roles": user.roles}),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(user_view(&user, &st.roles().await?))))
+    Ok((StatusCode::CREATED, Json(user_view(&user, &*st.roles().await?))))
 }
 
 /// `GET /admin/users/{id}`
@@ -77,7 +77,7 @@ pub async fn create(
         (status = 404, description = "No such user", body = crate::openapi::ApiErrorBody)))]
 pub async fn get_user(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<UserView>, ApiError> {
     let user = st.store.user_by_id(&id).await?.ok_or(ApiError::NotFound("user"))?;
-    Ok(Json(user_view(&user, &st.roles().await?)))
+    Ok(Json(user_view(&user, &*st.roles().await?)))
 }
 
 /// `PATCH /admin/users/{id}` body.
@@ -288,6 +288,7 @@ pub async fn put_role(
     let builtin = graph.get(&name).is_some_and(|r| r.builtin);
     let role = RoleRecord { name, scopes, includes, builtin };
     st.store.put_role(&role, st.clock.now()).await?;
+    st.role_cache.invalidate();
     tracing::info!(actor = %who.subject, role = %role.name, "admin put role");
     crate::audit::record(
         &st,
@@ -323,6 +324,7 @@ pub async fn delete_role(
         return Err(ApiError::Conflict(format!("role {:?} includes it", r.name)));
     }
     st.store.delete_role(&name).await?;
+    st.role_cache.invalidate();
     tracing::info!(actor = %who.subject, role = %name, "admin deleted role");
     crate::audit::record(&st, "role.deleted", None, Some(who.subject.to_string()), serde_json::json!({"role": name}))
         .await;

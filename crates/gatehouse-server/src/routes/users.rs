@@ -81,7 +81,7 @@ pub async fn patch_me(
         }
         let p = gatehouse_store::UserPatch { email: patch.email, ..Default::default() };
         let updated = st.store.update_user(&user.id, &p, st.clock.now()).await?.ok_or(ApiError::NotFound("user"))?;
-        Ok(user_view(&updated, &st.roles().await?))
+        Ok(user_view(&updated, &*st.roles().await?))
     }
     .await;
     match result {
