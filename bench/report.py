@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's results.txt ("key value" lines) into markdown tables of absolute numbers,
+ratios against the peers measured in the same run, and the issue's targets (met / MISSED)."""
+import math
+import sys
+
+R = {}
+for line in open(sys.argv[1]):
+    if line.strip():
+        k, _, v = line.rstrip("\n").partition(" ")
+        R[k] = v
+
+
+def f(k):
+    try:
+        return float(R[k])
+    except (KeyError, ValueError):
+        return math.nan
+
+
+def fmt(x, nd=0):
+    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
+        return "—"
+    return f"{x:,.{nd}f}"
+
+
+def ratio(a, b):
+    return a / b if b and not math.isnan(a) and not math.isnan(b) else math.nan
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("met" if ok else "**MISSED**")
+
+
+print(f"## Run {R.get('date_utc', '?')} — {R.get('nproc', '?')} cores, {R.get('cpu', '?')}, "
+      f"{int(f('mem_total_kb') / 1024) if not math.isnan(f('mem_total_kb')) else '?'} MiB; "
+      f"gatehouse binary built {R.get('gatehouse_bin_mtime', '?')} (HEAD {R.get('git_head', '?')}, "
+      f"{R.get('git_dirty_crates', '?')} uncommitted paths under crates/); "
+      f"loadavg {R.get('loadavg_at_start', '?')} → {R.get('loadavg_at_end', '?')}\n")
+
+rows = [("axum `/hello` (floor)", "hello"), ("FastAPI RS256", "fastapi_rs"), ("axum_min RS256", "axum_rs"),
+        ("**gatehouse RS256**", "gh_rs"), ("gatehouse RS256, RUST_LOG=warn (no access log)", "gh_rs_quiet"), ("FastAPI HS256", "fastapi_hs"), ("axum_min HS256", "axum_hs"),
+        ("**gatehouse HS256**", "gh_hs")]
+print("### Absolute numbers (server on core 0, wrk on core 1)\n")
+print("| server | /users/me req/s (c64) | p50 ms | p99 ms | idle c8 p99 ms | logins/s (c8) | login p50 ms | "
+      "/users/me p99 during c32 login flood (c8) | flood p99 ÷ idle p99 (c64) | flood p99 ÷ idle c8 p99 |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for name, k in rows:
+    if k == "hello":
+        if "hello.rps" in R:
+            print(f"| {name} | {fmt(f('hello.rps'))} | {fmt(f('hello.p50'), 2)} | {fmt(f('hello.p99'), 2)} | — | — | — | — | — | — |")
+        continue
+    if f"{k}.me_rps" not in R:
+        continue
+    print(f"| {name} | {fmt(f(k + '.me_rps'))} | {fmt(f(k + '.me_p50'), 2)} | {fmt(f(k + '.me_p99'), 2)} | "
+          f"{fmt(f(k + '.idle8_p99'), 2)} | {fmt(f(k + '.tok_rps'))} | {fmt(f(k + '.tok_p50'), 1)} | {fmt(f(k + '.fl_p99'), 2)} | "
+          f"{fmt(ratio(f(k + '.fl_p99'), f(k + '.me_p99')), 1)}× | {fmt(ratio(f(k + '.fl_p99'), f(k + '.idle8_p99')), 1)}× |")
+bad = [f"{k}: {int(f(k + '.me_bad'))} non-2xx on /users/me, {int(f(k + '.tok_bad'))} on /token"
+       for _, k in rows if k != "hello" and (f(k + ".me_bad") > 0 or f(k + ".tok_bad") > 0)]
+if bad:
+    print("\nNon-2xx responses: " + "; ".join(bad))
+
+print("\n### Ratios (same run)\n")
+print("| ratio | RS256 | HS256 |")
+print("|---|---:|---:|")
+for label, num, den in [("gatehouse ÷ FastAPI, /users/me req/s", "gh_{}.me_rps", "fastapi_{}.me_rps"),
+                        ("gatehouse ÷ axum_min, /users/me req/s", "gh_{}.me_rps", "axum_{}.me_rps"),
+                        ("gatehouse ÷ axum `/hello`, req/s", "gh_{}.me_rps", "hello.rps"),
+                        ("axum_min ÷ axum `/hello`, req/s", "axum_{}.me_rps", "hello.rps"),
+                        ("gatehouse ÷ FastAPI, /users/me p99 (lower is better)", "gh_{}.me_p99", "fastapi_{}.me_p99"),
+                        ("gatehouse ÷ axum_min, /users/me p99 (lower is better)", "gh_{}.me_p99", "axum_{}.me_p99"),
+                        ("gatehouse ÷ FastAPI, logins/s", "gh_{}.tok_rps", "fastapi_{}.tok_rps"),
+                        ("gatehouse ÷ axum_min, logins/s", "gh_{}.tok_rps", "axum_{}.tok_rps")]:
+    cells = [fmt(ratio(f(num.format(a)), f(den.format(a))), 2) + "×" for a in ("rs", "hs")]
+    print(f"| {label} | {cells[0]} | {cells[1]} |")
+
+hash_ms = f("argon2.gh_ms")
+cores = 1  # every server is pinned to one core (taskset -c 0)
+login_ceiling = cores * 1000 / hash_ms if hash_ms == hash_ms else math.nan
+print(f"\nSingle argon2id verification at gatehouse's defaults (m=19456 KiB, t=2, p=1), Rust `argon2` 0.5.3, "
+      f"on core 0: **{fmt(hash_ms, 2)} ms** median (min {fmt(f('argon2.gh_min_ms'), 2)} ms) → ceiling {fmt(login_ceiling, 1)} logins/s on the {cores} core the server gets.")
+if "gh.login_seq_p50" in R:
+    print(f"Sequential gatehouse logins (RS256, {R.get('gh.login_seq_n')} requests, new connection each): "
+          f"p50 **{fmt(f('gh.login_seq_p50'), 1)} ms**, p90 {fmt(f('gh.login_seq_p90'), 1)} ms, min {fmt(f('gh.login_seq_min'), 1)} ms.")
+
+print("\n### Targets (RS256 unless noted)\n")
+print("| target | measured | verdict |")
+print("|---|---:|---|")
+
+
+def tgt(name, val, ok, unit="×"):
+    print(f"| {name} | {fmt(val, 2)}{unit} | {verdict(None if math.isnan(val) else ok)} |")
+
+
+v = ratio(f("gh_rs.me_rps"), f("fastapi_rs.me_rps")); tgt("/users/me req/s ≥ 25× FastAPI RS256", v, v >= 25)
+v = ratio(f("gh_rs.me_rps"), f("axum_rs.me_rps")); tgt("/users/me req/s ≥ 3× axum_min RS256", v, v >= 3)
+v = ratio(f("gh_rs.me_rps"), f("hello.rps")); tgt("/users/me req/s ≥ 70% of axum `/hello`", v * 100, v >= 0.70, "%")
+v = ratio(f("gh_rs.fl_p99"), f("gh_rs.me_p99")); tgt("/users/me p99 during login flood ≤ 3× idle p99 (peer_bench's idle c64)", v, v <= 3)
+v = ratio(f("gh_rs.fl_p99"), f("gh_rs.idle8_p99")); tgt("  same, against idle p99 at the flood phase's c8 (stricter)", v, v <= 3)
+v = ratio(f("gh_rs.tok_rps"), login_ceiling); tgt("logins/s ≥ 90% of cores ÷ single-hash time", v * 100, v >= 0.90, "%")
+if "gh_hs.me_rps" in R:
+    v = ratio(f("gh_hs.me_rps"), f("axum_hs.me_rps")); tgt("(HS256, informational) gatehouse ÷ axum_min HS256 req/s", v, v >= 1)
+
+levels = sorted({int(k.split(".")[1]) for k in R if k.startswith("rss.")})
+if levels:
+    print("\n### gatehouse memory under login floods (RS256, GATEHOUSE_HASH_WORKERS=1, fresh server per level)\n")
+    print("| concurrent logins | RSS before MiB | peak RSS MiB (100 ms samples) | VmHWM MiB | peak threads | "
+          "2xx | 503 (pool full) | 429 | other non-2xx | socket errors | responses/s | p50 ms | p99 ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for c in levels:
+        g = lambda s: f(f"rss.{c}.{s}")
+        print(f"| {c} | {fmt(g('base_kb') / 1024, 1)} | {fmt(g('peak_rss_kb') / 1024, 1)} | {fmt(g('hwm_kb') / 1024, 1)} | "
+              f"{fmt(g('threads_peak'))} | {fmt(g('ok'))} | {fmt(g('s503'))} | {fmt(g('s429'))} | {fmt(g('other'))} | "
+              f"{fmt(g('sockerr'))} | {fmt(g('rps'))} | {fmt(g('p50'), 1)} | {fmt(g('p99'), 1)} |")
