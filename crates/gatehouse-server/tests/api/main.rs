@@ -14,4 +14,5 @@ mod openapi;
 mod refresh;
 mod resource;
 mod revoke;
+mod timing;
 mod token;
