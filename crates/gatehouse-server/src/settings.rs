@@ -228,7 +228,7 @@ impl Settings {
         if let Some(text) = toml_text {
             let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
                 setting: "GATEHOUSE_CONFIG".into(),
-                problem: e.message().to_owned(),
+                problem: e.to_string().trim().to_owned(),
             })?;
             for (k, v) in table {
                 if !KEYS.contains(&k.as_str()) {
@@ -492,6 +492,10 @@ mod tests {
         assert_eq!(e.setting, "GATEHOUSE_CORS_CREDENTIALS");
         let e = Settings::from_sources(Some("nonsense = 1"), &env(&[])).unwrap_err();
         assert!(e.problem.contains("nonsense"));
+        // fuzz finding F2: a key with no value used to give an empty problem
+        let e = Settings::from_sources(Some("a = "), &env(&[])).unwrap_err();
+        assert_eq!(e.setting, "GATEHOUSE_CONFIG");
+        assert!(!e.problem.is_empty());
         let e = Settings::from_sources(None, &env(&[("GATEHOUSE_ARGON2_MEMORY_KIB", "8")])).unwrap_err();
         assert_eq!(e.setting, "GATEHOUSE_ARGON2_MEMORY_KIB");
     }
