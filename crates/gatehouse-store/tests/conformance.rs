@@ -174,7 +174,7 @@ async fn postgres_backend() {
     let s = SqlStore::connect(&url, 4).await.unwrap();
     suite(&s).await;
     s.close().await;
-    admin.execute_raw(&format!("DROP DATABASE {db}")).await.unwrap();
+    admin.execute_raw(&format!("DROP DATABASE {db} WITH (FORCE)")).await.unwrap();
 }
 
 #[tokio::test]
