@@ -35,21 +35,33 @@ impl Default for Argon2Params {
 impl Argon2Params {
     /// Smallest accepted memory (KiB); values below the defaults are for tests only.
     pub const MIN_MEMORY_KIB: u32 = 1024;
+    /// Largest accepted memory (KiB): 256 MiB, the same ceiling stored hashes are held to.
+    pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
+    /// Largest accepted memory × iterations (KiB-passes).
+    pub const MAX_WORK: u64 = 1024 * 1024;
 
     /// Checks the parameters are usable.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidParams`] naming the bad parameter.
     pub fn validate(&self) -> Result<()> {
-        if self.memory_kib < Self::MIN_MEMORY_KIB || self.memory_kib > 4 * 1024 * 1024 {
+        if self.memory_kib < Self::MIN_MEMORY_KIB || self.memory_kib > Self::MAX_MEMORY_KIB {
             return Err(ErrorKind::InvalidParams(format!(
-                "memory must be between {} and 4194304 KiB",
-                Self::MIN_MEMORY_KIB
+                "memory must be between {} and {} KiB",
+                Self::MIN_MEMORY_KIB,
+                Self::MAX_MEMORY_KIB
             ))
             .into());
         }
         if self.iterations == 0 || self.iterations > 64 {
             return Err(ErrorKind::InvalidParams("iterations must be between 1 and 64".into()).into());
+        }
+        if u64::from(self.memory_kib) * u64::from(self.iterations) > Self::MAX_WORK {
+            return Err(ErrorKind::InvalidParams(format!(
+                "memory x iterations must be at most {} KiB-passes",
+                Self::MAX_WORK
+            ))
+            .into());
         }
         if self.parallelism == 0 || self.parallelism > 64 {
             return Err(ErrorKind::InvalidParams("parallelism must be between 1 and 64".into()).into());

@@ -341,12 +341,13 @@ impl Settings {
             parallelism: num(get("argon2_parallelism"), "argon2_parallelism", 1u32)?,
         };
         if let Err(e) = argon2.validate() {
-            let which = if argon2.memory_kib < Argon2Params::MIN_MEMORY_KIB || argon2.memory_kib > 4 * 1024 * 1024 {
-                "argon2_memory_kib"
-            } else if argon2.iterations == 0 || argon2.iterations > 64 {
+            let which = if argon2.iterations == 0 || argon2.iterations > 64 {
                 "argon2_iterations"
-            } else {
+            } else if argon2.parallelism == 0 || argon2.parallelism > 64 {
                 "argon2_parallelism"
+            } else {
+                // memory out of range, or memory × iterations above the work ceiling
+                "argon2_memory_kib"
             };
             return Err(err(which, e.to_string()));
         }
@@ -498,6 +499,15 @@ mod tests {
         assert!(!e.problem.is_empty());
         let e = Settings::from_sources(None, &env(&[("GATEHOUSE_ARGON2_MEMORY_KIB", "8")])).unwrap_err();
         assert_eq!(e.setting, "GATEHOUSE_ARGON2_MEMORY_KIB");
+        // memory × iterations above the work ceiling (the cap stored hashes are held to)
+        let e = Settings::from_sources(
+            None,
+            &env(&[("GATEHOUSE_ARGON2_MEMORY_KIB", "262144"), ("GATEHOUSE_ARGON2_ITERATIONS", "8")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.setting, "GATEHOUSE_ARGON2_MEMORY_KIB");
+        let e = Settings::from_sources(None, &env(&[("GATEHOUSE_ARGON2_ITERATIONS", "65")])).unwrap_err();
+        assert_eq!(e.setting, "GATEHOUSE_ARGON2_ITERATIONS");
     }
 
     #[test]

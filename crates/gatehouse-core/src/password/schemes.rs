@@ -26,7 +26,10 @@ use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq as _;
 
 /// Largest argon2 memory cost accepted in a stored hash, in KiB (4 GiB).
-pub(crate) const MAX_ARGON2_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+pub(crate) const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+/// Most argon2 work (memory KiB × passes) one stored hash may demand: 1 GiB-passes. Covers
+/// pwdlib's and argon2-cffi's defaults (64 MiB × 3) with room; bounds a planted hash's cost.
+pub(crate) const MAX_ARGON2_WORK: u64 = 1024 * 1024;
 /// Largest argon2 pass count accepted in a stored hash.
 pub(crate) const MAX_ARGON2_ITERATIONS: u32 = 64;
 /// Largest argon2 lane count accepted in a stored hash.
@@ -126,6 +129,13 @@ impl Argon2Phc {
         if params.t_cost() > MAX_ARGON2_ITERATIONS {
             return Err(Refused::new(format!(
                 "argon2 iterations {} is above the limit of {MAX_ARGON2_ITERATIONS}",
+                params.t_cost()
+            )));
+        }
+        if u64::from(params.m_cost()) * u64::from(params.t_cost()) > MAX_ARGON2_WORK {
+            return Err(Refused::new(format!(
+                "argon2 work {} KiB x {} passes is above the limit of {MAX_ARGON2_WORK} KiB-passes",
+                params.m_cost(),
                 params.t_cost()
             )));
         }
