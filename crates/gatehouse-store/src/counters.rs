@@ -158,19 +158,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn windows_locks_and_bounds() {
+    async fn memory_counters_stay_bounded() {
         let c = MemoryCounters::new(16);
-        assert_eq!(c.incr("a", 10, false, 0).await.unwrap(), 1);
-        assert_eq!(c.incr("a", 10, false, 5).await.unwrap(), 2);
-        assert_eq!(c.incr("a", 10, false, 10).await.unwrap(), 1, "fixed window expired");
-        assert_eq!(c.incr("s", 10, true, 0).await.unwrap(), 1);
-        assert_eq!(c.incr("s", 10, true, 9).await.unwrap(), 2);
-        assert_eq!(c.incr("s", 10, true, 18).await.unwrap(), 3, "sliding window kept alive");
-        c.lock("l", 30, 0).await.unwrap();
-        assert_eq!(c.locked_for("l", 10).await.unwrap(), Some(20));
-        assert_eq!(c.locked_for("l", 30).await.unwrap(), None);
-        c.reset("s").await.unwrap();
-        assert_eq!(c.ttl("s", 18).await.unwrap(), 0);
         for i in 0..100 {
             c.incr(&format!("k{i}"), 1000, false, 20).await.unwrap();
         }

@@ -105,8 +105,7 @@ pub fn oauth_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> 
 }
 
 async fn grant(st: &AppState, headers: &HeaderMap, form: &Form) -> Result<Response, OAuthError> {
-    let form = form.clone();
-    let client = authenticate_client(st, headers, &form).await?;
+    let client = authenticate_client(st, headers, form).await?;
     let grant = match form.get("grant_type").map(String::as_str) {
         None | Some("") => return Err(OAuthError::invalid_request("grant_type is required")),
         Some(g @ ("password" | "refresh_token" | "client_credentials")) => g,
@@ -124,9 +123,9 @@ async fn grant(st: &AppState, headers: &HeaderMap, form: &Form) -> Result<Respon
         return Err(OAuthError::unauthorized_client(format!("this client may not use the {grant} grant")));
     }
     match grant {
-        "password" => password_grant(st, &form, &client).await,
-        "refresh_token" => refresh_grant(st, &form, &client).await,
-        _ => client_credentials_grant(st, &form, &client).await,
+        "password" => password_grant(st, form, &client).await,
+        "refresh_token" => refresh_grant(st, form, &client).await,
+        _ => client_credentials_grant(st, form, &client).await,
     }
 }
 
