@@ -11,6 +11,9 @@ use gatehouse_store::StoreError;
 
 use crate::hashing::PoolBusy;
 
+/// `Retry-After` seconds while the database or Redis is down.
+pub const DEPENDENCY_RETRY_AFTER: u64 = 5;
+
 /// An API error outside the token endpoint; rendered as `{"error","detail","request_id"}`.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -34,9 +37,12 @@ pub enum ApiError {
     /// 409.
     #[error("{0}")]
     Conflict(String),
-    /// 503: hashing pool saturated or a dependency is down.
+    /// 503: the hashing pool is saturated.
     #[error("service busy")]
     Busy,
+    /// 503: the database or Redis is unreachable (an outage, not a bug); retry later.
+    #[error("a backing service is unavailable")]
+    Unavailable,
     /// 429 with `Retry-After` seconds.
     #[error("too many attempts")]
     Throttled(i64),
@@ -57,6 +63,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => Self::NotFound(what),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, source = ?std::error::Error::source(&other), "backing service unavailable");
+                Self::Unavailable
+            }
             other => Self::Internal(other.into()),
         }
     }
@@ -87,6 +97,11 @@ impl IntoResponse for ApiError {
             Self::Busy => {
                 ErrorBody::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is busy; retry shortly")
             }
+            Self::Unavailable => ErrorBody::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "a backing service is temporarily unavailable; retry shortly",
+            ),
             Self::Internal(e) => {
                 tracing::error!(error = %format!("{e:#}"), "internal error");
                 ErrorBody::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
@@ -96,6 +111,9 @@ impl IntoResponse for ApiError {
         match self {
             Self::Busy => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Unavailable => {
+                res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(DEPENDENCY_RETRY_AFTER));
             }
             Self::Throttled(secs) => {
                 res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -162,6 +180,18 @@ impl OAuthError {
         }
     }
 
+    /// 503 `temporarily_unavailable` with `Retry-After`: the database or Redis is down.
+    pub fn unavailable() -> Self {
+        Self {
+            retry_after: Some(DEPENDENCY_RETRY_AFTER),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "a backing service is temporarily unavailable; retry shortly",
+            )
+        }
+    }
+
     /// 429 with `Retry-After`.
     pub fn throttled(secs: i64) -> Self {
         Self {
@@ -179,6 +209,10 @@ impl OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, source = ?std::error::Error::source(&e), "backing service unavailable");
+            return Self::unavailable();
+        }
         Self::server_error(format!("{e}: {:?}", std::error::Error::source(&e)))
     }
 }

@@ -13,12 +13,36 @@ use tokio::sync::mpsc;
 
 use crate::revocation::{RevocationEvent, Revocations};
 
+/// First delay before re-subscribing after the subscription is lost; doubles per failure.
+const RETRY_MIN: Duration = Duration::from_millis(200);
+/// Longest delay between re-subscription attempts: a returning Redis is noticed within this
+/// (plus [`CONNECT_TIMEOUT`]), and then the resync from the database runs.
+const RETRY_MAX: Duration = Duration::from_secs(2);
+/// Bound on connecting and subscribing.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Envelope {
     /// Sending instance (its own events are skipped).
     from: String,
     #[serde(flatten)]
     event: RevocationEvent,
+}
+
+/// Reloads the revocation view from the database after (re)subscribing, retrying while the
+/// database is unreachable too, so a double outage does not leave the view stale until the
+/// periodic sync.
+async fn resync(revocations: Arc<Revocations>, store: Arc<dyn Storage>, clock: Arc<dyn Clock>) {
+    loop {
+        match revocations.sync(store.as_ref(), clock.now()).await {
+            Ok(()) => {
+                tracing::info!("revocation view resynchronised from the database");
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "revocation resync after subscribe failed; retrying"),
+        }
+        tokio::time::sleep(RETRY_MAX).await;
+    }
 }
 
 /// Starts the publisher and subscriber tasks; returns their handles.
@@ -56,32 +80,38 @@ pub fn start(
         })
     };
     let subscriber = tokio::spawn(async move {
-        let mut delay = Duration::from_millis(200);
+        let mut delay = RETRY_MIN;
         loop {
-            match client.get_async_pubsub().await {
-                Ok(mut pubsub) => {
-                    if pubsub.subscribe(&channel).await.is_ok() {
-                        delay = Duration::from_millis(200);
-                        if let Err(e) = revocations.sync(store.as_ref(), clock.now()).await {
-                            tracing::warn!(error = %e, "revocation resync after subscribe failed");
+            // Bounded: an unresponsive (not refusing) Redis must not stall the retry loop.
+            let connected = tokio::time::timeout(CONNECT_TIMEOUT, async {
+                let mut pubsub = client.get_async_pubsub().await?;
+                pubsub.subscribe(&channel).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            })
+            .await;
+            match connected {
+                Ok(Ok(mut pubsub)) => {
+                    delay = RETRY_MIN;
+                    tracing::info!("subscribed to revocation fan-out");
+                    // Subscribed first, then resynchronised: nothing falls between the two.
+                    let resync = tokio::spawn(resync(Arc::clone(&revocations), Arc::clone(&store), Arc::clone(&clock)));
+                    let mut messages = pubsub.on_message();
+                    while let Some(msg) = messages.next().await {
+                        let Ok(payload) = msg.get_payload::<String>() else { continue };
+                        match serde_json::from_str::<Envelope>(&payload) {
+                            Ok(env) if env.from != me => revocations.apply(&env.event),
+                            Ok(_) => {}
+                            Err(_) => tracing::warn!("ignored a malformed revocation message"),
                         }
-                        tracing::info!("subscribed to revocation fan-out");
-                        let mut messages = pubsub.on_message();
-                        while let Some(msg) = messages.next().await {
-                            let Ok(payload) = msg.get_payload::<String>() else { continue };
-                            match serde_json::from_str::<Envelope>(&payload) {
-                                Ok(env) if env.from != me => revocations.apply(&env.event),
-                                Ok(_) => {}
-                                Err(_) => tracing::warn!("ignored a malformed revocation message"),
-                            }
-                        }
-                        tracing::warn!("revocation fan-out subscription lost; reconnecting");
                     }
+                    resync.abort();
+                    tracing::warn!("revocation fan-out subscription lost; reconnecting");
                 }
-                Err(e) => tracing::warn!(error = %e.category(), "cannot subscribe to revocation fan-out; retrying"),
+                Ok(Err(e)) => tracing::warn!(error = %e.category(), "cannot subscribe to revocation fan-out; retrying"),
+                Err(_) => tracing::warn!("subscribing to revocation fan-out timed out; retrying"),
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
+            delay = (delay * 2).min(RETRY_MAX);
         }
     });
     vec![publisher, subscriber]

@@ -30,5 +30,64 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether this is an outage rather than a bug: the database or a shared dependency is
+    /// unreachable, shutting down, out of connections or too slow (statement timeout). Callers
+    /// answer 503 with `Retry-After`, never 500, and the operation can be retried later.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Unavailable(_) => true,
+            Self::Database(e) => sql_unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// Connection-level sqlx failures, plus the PostgreSQL SQLSTATEs and SQLite result codes that
+/// mean "not now" rather than "wrong".
+fn sql_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| unavailable_code(&c)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL: class 08 (connection exception), 53 (insufficient resources: too many
+/// connections, disk full), 57P01–57P03 (shutdown, cannot connect now), 57014 (statement
+/// timeout). SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+fn unavailable_code(code: &str) -> bool {
+    if let Ok(n) = code.parse::<u32>() {
+        if code.len() < 5 {
+            return matches!(n & 0xff, 5 | 6);
+        }
+    }
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") || code == "57014"
+}
+
 /// Result alias for storage operations.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_told_apart_from_bugs() {
+        assert!(StoreError::Unavailable("redis: io".into()).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into())).is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Corrupt("x".into()).is_unavailable());
+        for code in ["08006", "08001", "57P01", "57P03", "53300", "57014", "5", "517", "6"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["23505", "42P01", "40001", "19", "2067"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+    }
+}
