@@ -1,6 +1,6 @@
 //! The verified-principal extractor (`get_current_user`'s first half).
 
-use std::ops::Deref;
+use std::{borrow::Cow, ops::Deref};
 
 use axum::{
     extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
@@ -9,6 +9,7 @@ use axum::{
 use gatehouse_core::Principal;
 
 use crate::{
+    api_key::find_api_key,
     credential::{cookie_value, parse_bearer},
     AuthError, AuthRejection, AuthState, Credential,
 };
@@ -16,8 +17,9 @@ use crate::{
 /// A verified caller. Extracting it verifies the credential once per request: later
 /// extractors in the same request (and [`crate::Scoped`]) reuse the cached result.
 ///
-/// Credentials are looked for in order: `Authorization: Bearer`, then the API-key header,
-/// then the session cookie (each only if configured on [`AuthState`]).
+/// Credentials are looked for in order: `Authorization: Bearer`, then the API key (header,
+/// query or cookie, per [`AuthState::with_api_key`]), then the session cookie (each only if
+/// configured on [`AuthState`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated(pub Principal);
 
@@ -28,20 +30,37 @@ impl Deref for Authenticated {
     }
 }
 
-/// Which credential a request carries, without verifying it.
-fn find_credential<'a>(parts: &'a Parts, state: &AuthState) -> Result<Option<Credential<'a>>, AuthRejection> {
-    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION) {
-        return parse_bearer(v.as_bytes()).map(|t| Some(Credential::Bearer(t)));
+/// A credential found in a request, not yet verified.
+enum Found<'a> {
+    Bearer(&'a str),
+    ApiKey(Cow<'a, str>),
+    SessionCookie(&'a str),
+}
+
+impl Found<'_> {
+    fn credential(&self) -> Credential<'_> {
+        match self {
+            Self::Bearer(t) => Credential::Bearer(t),
+            Self::ApiKey(k) => Credential::ApiKey(k),
+            Self::SessionCookie(c) => Credential::SessionCookie(c),
+        }
     }
-    if let Some(h) = state.api_key_header {
-        if let Some(v) = parts.headers.get(h) {
-            let key = v.to_str().map_err(|_| AuthRejection::InvalidToken { reason: "malformed_api_key" })?;
-            return Ok(Some(Credential::ApiKey(key)));
+}
+
+/// Which credential a request carries, without verifying it.
+fn find_credential<'a>(parts: &'a Parts, state: &AuthState) -> Result<Option<Found<'a>>, AuthRejection> {
+    if let Some(v) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        return parse_bearer(v.as_bytes()).map(|t| Some(Found::Bearer(t)));
+    }
+    if let Some((location, name)) = state.api_key {
+        let key = find_api_key(parts, location, name).map_err(|reason| AuthRejection::InvalidToken { reason })?;
+        if let Some(key) = key {
+            return Ok(Some(Found::ApiKey(key)));
         }
     }
     if let Some(name) = state.session_cookie {
         if let Some(v) = cookie_value(parts, name) {
-            return Ok(Some(Credential::SessionCookie(v)));
+            return Ok(Some(Found::SessionCookie(v)));
         }
     }
     Ok(None)
@@ -58,7 +77,7 @@ pub async fn authenticate(parts: &mut Parts, state: &AuthState) -> Result<Option
     let Some(cred) = find_credential(parts, state)? else {
         return Ok(None);
     };
-    let principal = state.authenticator.authenticate(cred).await.map_err(|e| match e {
+    let principal = state.authenticator.authenticate(cred.credential()).await.map_err(|e| match e {
         AuthError::Invalid { reason } => AuthRejection::InvalidToken { reason },
         AuthError::Unsupported => AuthRejection::InvalidToken { reason: "unsupported_credential" },
         AuthError::Unavailable => AuthRejection::Unavailable,

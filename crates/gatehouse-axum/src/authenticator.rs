@@ -4,6 +4,8 @@ use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
 use gatehouse_core::{Clock, Principal, SystemClock, TokenVerifier};
 
+use crate::{ApiKeyLocation, ApiKeySource};
+
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -101,14 +103,14 @@ impl Authenticator for JwtAuthenticator {
 #[derive(Clone)]
 pub struct AuthState {
     pub(crate) authenticator: Arc<dyn Authenticator>,
-    pub(crate) api_key_header: Option<&'static str>,
+    pub(crate) api_key: Option<(ApiKeyLocation, &'static str)>,
     pub(crate) session_cookie: Option<&'static str>,
 }
 
 impl fmt::Debug for AuthState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthState")
-            .field("api_key_header", &self.api_key_header)
+            .field("api_key", &self.api_key)
             .field("session_cookie", &self.session_cookie)
             .finish_non_exhaustive()
     }
@@ -117,13 +119,37 @@ impl fmt::Debug for AuthState {
 impl AuthState {
     /// Bearer tokens only.
     pub fn new(authenticator: Arc<dyn Authenticator>) -> Self {
-        Self { authenticator, api_key_header: None, session_cookie: None }
+        Self { authenticator, api_key: None, session_cookie: None }
     }
 
     /// Also accept an API key in this header (e.g. `"x-api-key"`), wherever a bearer token is.
+    /// Prefer [`AuthState::with_api_key`], which takes the same declaration as the
+    /// [`ApiKey`](crate::ApiKey) extractor and the OpenAPI scheme.
     pub fn with_api_key_header(mut self, header: &'static str) -> Self {
-        self.api_key_header = Some(header);
+        self.api_key = Some((ApiKeyLocation::Header, header));
         self
+    }
+
+    /// Also accept an API key from `K`'s header, query parameter or cookie (declared with
+    /// [`api_key!`](crate::api_key)), wherever a bearer token is. The key goes to the
+    /// authenticator as [`Credential::ApiKey`]; a bearer token, when present, wins.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use gatehouse_axum::{api_key, AuthState, Authenticator};
+    /// api_key! { pub XApiKey = header("X-API-Key"); }
+    /// # fn f(authenticator: Arc<dyn Authenticator>) -> AuthState {
+    /// AuthState::new(authenticator).with_api_key::<XApiKey>()
+    /// # }
+    /// ```
+    pub fn with_api_key<K: ApiKeySource>(mut self) -> Self {
+        self.api_key = Some((K::LOCATION, K::NAME));
+        self
+    }
+
+    /// Where [`Authenticated`](crate::Authenticated) looks for an API key, if anywhere.
+    pub fn api_key_source(&self) -> Option<(ApiKeyLocation, &'static str)> {
+        self.api_key
     }
 
     /// Also accept a session cookie of this name.

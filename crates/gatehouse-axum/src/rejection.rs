@@ -1,11 +1,44 @@
-//! Typed rejections with RFC 6750 challenges.
+//! Typed rejections with RFC 6750 / RFC 7617 challenges.
+
+use std::fmt;
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 
-use crate::ErrorBody;
+use crate::{ApiKeyLocation, ErrorBody};
+
+/// Which `WWW-Authenticate` challenge a 401 carries, so a client learns how to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Challenge {
+    /// `Bearer` (RFC 6750).
+    Bearer,
+    /// `Basic realm="…", charset="UTF-8"` (RFC 7617).
+    Basic {
+        /// The protection space, from [`BasicRealm::REALM`](crate::BasicRealm::REALM).
+        realm: &'static str,
+    },
+    /// `ApiKey in="header", name="X-API-Key"`: there is no registered scheme for API keys,
+    /// so this names where the key goes, the way OpenAPI's `apiKey` scheme does.
+    ApiKey {
+        /// Header, query parameter or cookie.
+        location: ApiKeyLocation,
+        /// The header, parameter or cookie name.
+        name: &'static str,
+    },
+}
+
+impl fmt::Display for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bearer => f.write_str("Bearer"),
+            Self::Basic { realm } => write!(f, r#"Basic realm="{realm}", charset="UTF-8""#),
+            Self::ApiKey { location, name } => write!(f, r#"ApiKey in="{}", name="{name}""#, location.as_str()),
+        }
+    }
+}
 
 /// Why an auth extractor rejected a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +50,21 @@ pub enum AuthRejection {
     /// 401, `WWW-Authenticate: Bearer error="invalid_token"`.
     InvalidToken {
         /// Short, loggable reason.
+        reason: &'static str,
+    },
+    /// No credential of the kind the extractor wants (HTTP Basic, an API key) was sent:
+    /// 401, `WWW-Authenticate: <challenge>`, error code `not_authenticated`.
+    MissingCredential {
+        /// What to ask for.
+        challenge: Challenge,
+    },
+    /// A Basic or API-key credential was sent but is malformed (bad base64, no colon,
+    /// oversized, sent twice …): 401, `WWW-Authenticate: <challenge>`, error code
+    /// `invalid_credential`.
+    InvalidCredential {
+        /// What to ask for instead.
+        challenge: Challenge,
+        /// Short, loggable reason (`"invalid_base64"`, `"missing_colon"` …).
         reason: &'static str,
     },
     /// Authenticated but lacking scopes: 403, `Bearer error="insufficient_scope", scope="…"`.
@@ -34,7 +82,10 @@ impl AuthRejection {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Missing | Self::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            Self::Missing
+            | Self::InvalidToken { .. }
+            | Self::MissingCredential { .. }
+            | Self::InvalidCredential { .. } => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -46,18 +97,28 @@ impl AuthRejection {
         match self {
             Self::Missing => Some("Bearer".into()),
             Self::InvalidToken { .. } => Some(r#"Bearer error="invalid_token""#.into()),
+            Self::MissingCredential { challenge } => Some(challenge.to_string()),
+            Self::InvalidCredential { challenge: Challenge::Bearer, .. } => {
+                Some(r#"Bearer error="invalid_token""#.into())
+            }
+            Self::InvalidCredential { challenge, .. } => Some(challenge.to_string()),
             Self::InsufficientScope { required } => {
                 Some(format!(r#"Bearer error="insufficient_scope", scope="{required}""#))
             }
-            _ => None,
+            Self::Unavailable | Self::Misconfigured(_) => None,
         }
     }
 
     /// The error body.
     pub fn body(&self) -> ErrorBody {
         let (code, detail) = match self {
-            Self::Missing => ("not_authenticated", "authentication required".to_owned()),
+            Self::Missing | Self::MissingCredential { .. } => {
+                ("not_authenticated", "authentication required".to_owned())
+            }
             Self::InvalidToken { reason } => ("invalid_token", format!("the credential is not valid ({reason})")),
+            Self::InvalidCredential { reason, .. } => {
+                ("invalid_credential", format!("the credential is not valid ({reason})"))
+            }
             Self::InsufficientScope { required } => {
                 ("insufficient_scope", format!("this operation requires scope: {required}"))
             }
@@ -81,5 +142,20 @@ impl IntoResponse for AuthRejection {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_render() {
+        assert_eq!(Challenge::Basic { realm: "r" }.to_string(), r#"Basic realm="r", charset="UTF-8""#);
+        let k = Challenge::ApiKey { location: ApiKeyLocation::Query, name: "api_key" };
+        assert_eq!(k.to_string(), r#"ApiKey in="query", name="api_key""#);
+        let r = AuthRejection::InvalidCredential { challenge: k, reason: "empty_api_key" };
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.body().error, "invalid_credential");
     }
 }

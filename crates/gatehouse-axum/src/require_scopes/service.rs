@@ -1,4 +1,7 @@
-use std::task::{Context, Poll};
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
     extract::Request,
@@ -13,7 +16,7 @@ use crate::{authenticated::authenticate, AuthRejection, AuthState, BoxFuture, Re
 pub struct RequireScopes<S> {
     pub(super) inner: S,
     pub(super) state: AuthState,
-    pub(super) scopes: &'static [&'static str],
+    pub(super) scopes: Arc<[&'static str]>,
 }
 
 impl<S> Service<Request> for RequireScopes<S>
@@ -34,7 +37,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
-        let scopes = self.scopes;
+        let scopes = Arc::clone(&self.scopes);
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let auth = match authenticate(&mut parts, &state).await {
@@ -43,7 +46,7 @@ where
                 Err(e) => return Ok(e.into_response()),
             };
             let mut required = parts.extensions.remove::<RequiredScopes>().unwrap_or_default();
-            required.extend(scopes);
+            required.extend(&scopes);
             if let Err(e) = required.check(&auth) {
                 return Ok(e.into_response());
             }
