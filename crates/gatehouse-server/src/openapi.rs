@@ -1,20 +1,17 @@
 //! `/openapi.json` (OpenAPI 3.1) and `/docs` (Swagger UI from vendored assets).
 //!
-//! Per-operation scopes come from the same [`ScopeRequirement`] types the router enforces
-//! (`Scoped<Me>` in handlers, `RequireScopesLayer::new(.., Admin::SCOPES)` on `/admin`):
-//! [`SECURED`] maps each operation to one of them, and a test checks that every documented
-//! requirement is what the server answers with in its 403 challenge.
+//! Security comes from `gatehouse-axum`'s `openapi` feature: schemes from the declared
+//! types ([`XApiKey`], the scope types), and each operation's requirement from
+//! [`declarations`], written with the same [`ScopeRequirement`](gatehouse_axum::ScopeRequirement)
+//! types the router enforces. Tests check that every documented operation is declared and
+//! that every documented requirement is what the server answers with in its 403 challenge.
 
-use axum::{extract::State, response::IntoResponse, Json};
-use gatehouse_axum::ScopeRequirement;
-use utoipa::{
-    openapi::{
-        path::Operation,
-        security::{Flow, HttpAuthScheme, HttpBuilder, OAuth2, Password, Scopes, SecurityRequirement, SecurityScheme},
-        OpenApi as Doc,
-    },
-    OpenApi, ToSchema,
+use axum::{extract::State, http::Method, response::IntoResponse, Json};
+use gatehouse_axum::{
+    openapi::{Coverage, SecuritySchemes},
+    Access, RouteSecurity,
 };
+use utoipa::{openapi::OpenApi as Doc, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
@@ -160,77 +157,70 @@ pub struct RolePage {
 #[derive(Debug)]
 pub struct ApiDoc;
 
-/// Which operations need which scopes — by the scope types the routes use.
-pub const SECURED: &[(&str, &str, &[&str])] = &[
-    ("/users/me", "get", Me::SCOPES),
-    ("/users/me", "patch", Me::SCOPES),
-    ("/admin/users", "get", Admin::SCOPES),
-    ("/admin/users", "post", Admin::SCOPES),
-    ("/admin/users/{id}", "get", Admin::SCOPES),
-    ("/admin/users/{id}", "patch", Admin::SCOPES),
-    ("/admin/users/{id}", "delete", Admin::SCOPES),
-    ("/admin/users/{id}/revoke-sessions", "post", Admin::SCOPES),
-    ("/users/me/sessions", "get", Me::SCOPES),
-    ("/users/me/sessions/{id}", "delete", Me::SCOPES),
-    ("/users/me/password", "post", Me::SCOPES),
-    ("/users/me/api-keys", "get", Me::SCOPES),
-    ("/users/me/api-keys", "post", Me::SCOPES),
-    ("/users/me/api-keys/{id}", "delete", Me::SCOPES),
-    ("/logout", "post", &[]),
-    ("/session", "delete", &[]),
-    ("/logout/all", "post", &[]),
-    ("/admin/clients", "get", Admin::SCOPES),
-    ("/admin/clients", "post", Admin::SCOPES),
-    ("/admin/clients/{id}", "delete", Admin::SCOPES),
-    ("/admin/roles", "get", Admin::SCOPES),
-    ("/admin/audit", "get", Admin::SCOPES),
-    ("/admin/roles/{name}", "put", Admin::SCOPES),
-    ("/admin/roles/{name}", "delete", Admin::SCOPES),
-];
-
-fn operation<'a>(doc: &'a mut Doc, path: &str, method: &str) -> Option<&'a mut Operation> {
-    let item = doc.paths.paths.get_mut(path)?;
-    match method {
-        "get" => item.get.as_mut(),
-        "post" => item.post.as_mut(),
-        "put" => item.put.as_mut(),
-        "patch" => item.patch.as_mut(),
-        "delete" => item.delete.as_mut(),
-        _ => None,
-    }
+gatehouse_axum::api_key! {
+    /// The personal API keys of `POST /users/me/api-keys`, accepted wherever a bearer token is.
+    pub XApiKey = header("X-API-Key");
 }
 
-/// The full document: security schemes (OAuth2 password flow listing every known scope,
-/// bearer JWT) and each operation's required scopes.
+/// Who may call each documented operation, by the [`ScopeRequirement`](gatehouse_axum::ScopeRequirement)
+/// types the routes enforce (`Scoped<Me>` in handlers, `RequireScopesLayer` with `Admin` on
+/// `/admin`). [`coverage`] (and a test) insist every documented operation is declared here.
+pub fn declarations() -> Vec<RouteSecurity> {
+    let public = |p: &str| RouteSecurity::new(p, Access::public());
+    let authenticated = |p: &str| RouteSecurity::new(p, Access::authenticated());
+    let me = |p: &str| RouteSecurity::new(p, Access::scopes::<Me>());
+    let admin = |p: &str| RouteSecurity::new(p, Access::scopes::<Admin>());
+    vec![
+        public("/token"),
+        public("/token/revoke"),
+        public("/token/introspect"),
+        public("/users"),
+        public("/.well-known/jwks.json"),
+        public("/.well-known/oauth-authorization-server"),
+        public("/healthz"),
+        public("/readyz"),
+        public("/session").on([Method::POST]),
+        authenticated("/session").on([Method::DELETE]),
+        authenticated("/logout"),
+        authenticated("/logout/all"),
+        me("/users/me"),
+        me("/users/me/sessions"),
+        me("/users/me/sessions/{id}"),
+        me("/users/me/password"),
+        me("/users/me/api-keys"),
+        me("/users/me/api-keys/{id}"),
+        admin("/admin/users"),
+        admin("/admin/users/{id}"),
+        admin("/admin/users/{id}/revoke-sessions"),
+        admin("/admin/clients"),
+        admin("/admin/clients/{id}"),
+        admin("/admin/roles"),
+        admin("/admin/roles/{name}"),
+        admin("/admin/audit"),
+    ]
+}
+
+/// The security schemes: OAuth2 password flow listing `known_scopes` (plus any scope a
+/// declaration requires), bearer JWT, and the [`XApiKey`] header.
+pub fn schemes(known_scopes: &[(String, String)]) -> SecuritySchemes {
+    SecuritySchemes::new()
+        .oauth2_password("oauth2", "/token", known_scopes.iter().cloned())
+        .bearer("bearer", Some("JWT"))
+        .api_key::<XApiKey>("api_key")
+        .describe("api_key", "A key from POST /users/me/api-keys; acts with its own scopes")
+}
+
+/// How [`declarations`] cover the static document (a test asserts it is complete).
+pub fn coverage() -> Coverage {
+    schemes(&[]).apply(&mut ApiDoc::openapi(), &declarations())
+}
+
+/// The full document: security schemes and each operation's required scopes.
 pub fn document(known_scopes: &[(String, String)]) -> Doc {
     let mut doc = ApiDoc::openapi();
-    let scopes = Scopes::from_iter(known_scopes.iter().map(|(s, d)| (s.clone(), d.clone())));
-    let components = doc.components.get_or_insert_with(Default::default);
-    components.add_security_scheme(
-        "oauth2",
-        SecurityScheme::OAuth2(OAuth2::new([Flow::Password(Password::new("/token", scopes))])),
-    );
-    components.add_security_scheme(
-        "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
-    );
-    components.add_security_scheme(
-        "api_key",
-        SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
-            utoipa::openapi::security::ApiKeyValue::with_description(
-                "X-API-Key",
-                "A key from POST /users/me/api-keys; acts with its own scopes",
-            ),
-        )),
-    );
-    for (path, method, needed) in SECURED {
-        if let Some(op) = operation(&mut doc, path, method) {
-            op.security = Some(vec![
-                SecurityRequirement::new("oauth2", needed.iter().copied()),
-                SecurityRequirement::new("bearer", needed.iter().copied()),
-                SecurityRequirement::new("api_key", needed.iter().copied()),
-            ]);
-        }
+    let coverage = schemes(known_scopes).apply(&mut doc, &declarations());
+    if !coverage.is_complete() {
+        tracing::warn!(?coverage, "OpenAPI operations without a security declaration");
     }
     doc
 }

@@ -38,7 +38,7 @@ async fn documented_scopes_are_the_enforced_scopes() {
     app.send_json(Method::PUT, "/admin/roles/outsider", &admin, &json!({"scopes": ["unrelated"]})).await;
     app.create_user(&admin, "outsider", &["outsider"]).await;
     let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
-    let mut checked = 0;
+    let (mut checked, mut public) = (0, 0);
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000").replace("{name}", "some-role");
@@ -68,10 +68,43 @@ async fn documented_scopes_are_the_enforced_scopes() {
                     checked += 1;
                 }
                 None => {
-                    assert_ne!(r.status(), StatusCode::FORBIDDEN, "{method} {path} is enforced but documented as open")
+                    assert_ne!(r.status(), StatusCode::FORBIDDEN, "{method} {path} is enforced but documented as open");
+                    // Nor does an anonymous caller get asked for a bearer token (client
+                    // authentication's `Basic` challenge on /token/* is its own matter).
+                    let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                    let anon = app.http.request(m, app.url(&concrete)).json(&json!({})).send().await.unwrap();
+                    assert!(
+                        !www_auth(&anon).starts_with("Bearer"),
+                        "{method} {path} is guarded but documented as open"
+                    );
+                    public += 1;
                 }
             }
         }
     }
     assert!(checked >= 11, "only {checked} secured operations checked");
+    assert!(public >= 8, "only {public} public operations checked");
+}
+
+#[test]
+fn every_documented_operation_declares_who_may_call_it() {
+    let coverage = gatehouse_server::openapi::coverage();
+    assert!(coverage.is_complete(), "{coverage:?}");
+    assert!(coverage.unmatched.is_empty(), "declared but not documented: {:?}", coverage.unmatched);
+}
+
+#[test]
+fn the_api_key_scheme_is_the_declared_source() {
+    use gatehouse_axum::{ApiKeyLocation, ApiKeySource};
+    use gatehouse_server::openapi::XApiKey;
+    let doc = serde_json::to_value(gatehouse_server::openapi::document(&[])).unwrap();
+    let scheme = &doc["components"]["securitySchemes"]["api_key"];
+    assert_eq!(scheme["name"], XApiKey::NAME);
+    assert_eq!(scheme["in"], "header");
+    assert_eq!(XApiKey::LOCATION, ApiKeyLocation::Header);
+    // Every scope an operation requires is offered by the password flow, even with no roles.
+    let flow = &doc["components"]["securitySchemes"]["oauth2"]["flows"]["password"]["scopes"];
+    for scope in ["me", "admin"] {
+        assert!(flow.get(scope).is_some(), "{scope} missing from {flow}");
+    }
 }
