@@ -11,7 +11,6 @@
 //! use axum::routing::get;
 //! use gatehouse_axum::{api_key, openapi::SecuritySchemes, scopes, AuthState, SecureRouter};
 //! use utoipa::openapi::{OpenApi, PathItem, HttpMethod, path::Operation, Paths};
-//! # fn state() -> AuthState { AuthState::new(unimplemented!()) }
 //!
 //! scopes! { pub Me = ["me"]; }
 //! api_key! { pub XApiKey = header("X-API-Key"); }

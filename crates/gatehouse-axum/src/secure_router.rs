@@ -9,10 +9,8 @@
 //!
 //! # Example
 //! ```
-//! use std::sync::Arc;
 //! use axum::{routing::get, Router};
-//! use gatehouse_axum::{scopes, Access, AuthState, SecureRouter};
-//! # fn state() -> AuthState { gatehouse_axum::AuthState::new(unimplemented!()) }
+//! use gatehouse_axum::{scopes, AuthState, SecureRouter};
 //! scopes! {
 //!     pub Admin = ["admin"];
 //!     pub ReportsRead = ["reports:read"];
