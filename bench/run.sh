@@ -335,6 +335,27 @@ if has_phase rss; then
   for c in $RSS_LEVELS; do rss_probe "$c"; done
 fi
 
+# PHASES=me: the quick /users/me loop used while optimising — /hello floor, axum_min RS256 and
+# gatehouse RS256 at c64 in one run, printed as ratios (no FastAPI, no logins, no RSS).
+if has_phase me; then
+  start_server "$RESULTS/axum_rs.log" http://127.0.0.1:8102/hello env JWT_ALG=RS256 BIND=127.0.0.1:8102 "$AXUM_BIN"
+  hello_floor
+  me_only axum_rs http://127.0.0.1:8102
+  stop_server
+  gh_start RS256 gh_me
+  me_only gh_rs http://127.0.0.1:8100
+  gh_stop
+  python3 - "$REC" <<'EOF2'
+import sys
+r = dict(l.split(None, 1) for l in open(sys.argv[1]) if l.strip())
+f = lambda k: float(r[k].split()[0])
+print("quick /users/me c64: gatehouse %.0f req/s, axum_min RS256 %.0f, /hello %.0f -> %.2fx axum_min, %.0f%% of /hello"
+      % (f("gh_rs.me_rps"), f("axum_rs.me_rps"), f("hello.rps"), f("gh_rs.me_rps") / f("axum_rs.me_rps"),
+         100 * f("gh_rs.me_rps") / f("hello.rps")))
+EOF2
+fi
+
 echo "loadavg_at_end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$REC"
+[ "$PHASES" = me ] && exit 0
 python3 "$HERE/report.py" "$REC" | tee "$RESULTS/report.md"
 log "raw results: $REC ; report: $RESULTS/report.md"

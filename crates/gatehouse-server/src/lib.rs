@@ -29,4 +29,5 @@ pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
+pub mod user_cache;
 pub mod verified_cache;

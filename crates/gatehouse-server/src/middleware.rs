@@ -1,5 +1,5 @@
-//! Cross-cutting HTTP behaviour: request ids, the error shape for every error response,
-//! security headers.
+//! Cross-cutting HTTP behaviour: request ids, the request's log span and access log, header
+//! limits, the error shape for every error response, security headers.
 
 use std::net::SocketAddr;
 
@@ -24,30 +24,72 @@ fn sane_request_id(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
 }
 
-/// Accepts a sane incoming `X-Request-Id` or makes one; sets it on the request (for handlers
-/// and logs) and on the response; renders every error response in the API error shape with
-/// the request id, including bare ones from the framework (404, 405, 413, 415).
-pub async fn request_id(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The one middleware every request passes first (one layer instead of five: each
+/// `from_fn` layer costs a boxed service and a large future per request):
+///
+/// - accepts a sane incoming `X-Request-Id` or makes one, sets it on the request (for
+///   handlers, the audit trail and logs) and on the response;
+/// - opens the request's log span (request id, method, path; the authenticator adds the
+///   subject) and writes the access-log line when the response is ready;
+/// - refuses oversized or too many headers with 431;
+/// - marks credential headers sensitive;
+/// - renders every error response in the API error shape with the request id, including
+///   bare ones from the framework (404, 405, 413, 415);
+/// - sets the security headers.
+pub async fn edge(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
     let id = match req.headers().get(&REQUEST_ID) {
         Some(v) if sane_request_id(v) => v.clone(),
         _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("-")),
     };
-    req.headers_mut().insert(REQUEST_ID, id.clone());
-    let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or("-"));
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = peer.map(|p| crate::net::client_ip(p, xff, &st.trusted_proxies));
-    let ctx = RequestCtx { request_id: id.to_str().unwrap_or("-").to_owned(), ip };
-    let mut res = REQUEST.scope(ctx, tracing::Instrument::instrument(next.run(req), span)).await;
-    let rid = id.to_str().unwrap_or("-").to_owned();
+    let rid = id.to_str().unwrap_or("-");
+    let span = tracing::info_span!("request", request_id = rid, method = %req.method(), path = %req.uri().path(),
+        subject = tracing::field::Empty);
+    let tls = req.uri().scheme_str() == Some("https");
+    let mut res = match header_limits(&req) {
+        Some(refused) => refused,
+        None => {
+            for name in [header::AUTHORIZATION, header::COOKIE, HeaderName::from_static("x-api-key")] {
+                if let header::Entry::Occupied(mut e) = req.headers_mut().entry(name) {
+                    e.iter_mut().for_each(|v| v.set_sensitive(true));
+                }
+            }
+            req.headers_mut().insert(REQUEST_ID, id.clone());
+            let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            let ip = peer.map(|p| crate::net::client_ip(p, xff, &st.trusted_proxies));
+            let ctx = RequestCtx { request_id: rid.to_owned(), ip };
+            REQUEST.scope(ctx, tracing::Instrument::instrument(next.run(req), span.clone())).await
+        }
+    };
     if res.extensions().get::<ErrorBody>().is_some() {
-        res = with_request_id(res, Some(&rid));
+        res = with_request_id(res, Some(rid));
     } else if (res.status().is_client_error() || res.status().is_server_error()) && !is_json(&res) {
         res = bare_error(res.status()).into_response();
-        res = with_request_id(res, Some(&rid));
+        res = with_request_id(res, Some(rid));
     }
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if tls {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    span.in_scope(|| access_log(res.status(), start.elapsed()));
     res.headers_mut().insert(REQUEST_ID, id);
     res
+}
+
+/// The access log: one line per response (`status`, `latency_us`; INFO, ERROR for 5xx), in the request's
+/// span (request id, method, path, subject). Silence it with
+/// `RUST_LOG=info,gatehouse::access=warn`.
+fn access_log(status: StatusCode, latency: std::time::Duration) {
+    let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    if status.is_server_error() {
+        tracing::error!(target: "gatehouse::access", status = status.as_u16(), latency_us, "finished processing request");
+    } else {
+        tracing::info!(target: "gatehouse::access", status = status.as_u16(), latency_us, "finished processing request");
+    }
 }
 
 fn is_json(res: &Response) -> bool {
@@ -70,20 +112,6 @@ fn bare_error(status: StatusCode) -> ErrorBody {
     ErrorBody::new(status, code, detail)
 }
 
-/// Security headers on every response.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let tls = req.uri().scheme_str() == Some("https");
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if tls {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
-    }
-    res
-}
-
 /// The fallback for unknown routes.
 pub async fn not_found() -> Response {
     bare_error(StatusCode::NOT_FOUND).into_response()
@@ -94,17 +122,16 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Most header fields a request may carry.
 pub const MAX_HEADERS: usize = 100;
 
-/// Refuses requests with oversized or too many headers: 431 in the API error shape.
-pub async fn header_limits(req: Request, next: Next) -> Response {
+/// The 431 response (API error shape) for requests with oversized or too many headers.
+fn header_limits(req: &Request) -> Option<Response> {
     let h = req.headers();
     let bytes: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
-    if h.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
-        return ErrorBody::new(
+    (h.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES).then(|| {
+        ErrorBody::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             format!("request headers exceed {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes"),
         )
-        .into_response();
-    }
-    next.run(req).await
+        .into_response()
+    })
 }

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use axum::{
     extract::DefaultBodyLimit,
     http::{HeaderName, Method},
-    middleware::{from_fn, from_fn_with_state},
+    middleware::from_fn_with_state,
     routing::{delete, get, post, put},
     Router,
 };
@@ -15,11 +15,10 @@ use gatehouse_core::{Clock, PasswordHasher, SystemClock};
 use gatehouse_store::{SqlStore, Storage};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
+use tower::ServiceBuilder;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     limit::RequestBodyLimitLayer,
-    sensitive_headers::SetSensitiveRequestHeadersLayer,
-    trace::{DefaultOnResponse, TraceLayer},
 };
 
 use crate::{
@@ -187,6 +186,7 @@ impl Application {
             settings.login_max_failures_per_ip,
             settings.login_failure_window,
         );
+        let users = crate::user_cache::UserCache::new(Arc::clone(&store), Duration::from_secs(1), 20_000);
         let state = AppState(Arc::new(AppInner {
             settings,
             store,
@@ -201,6 +201,7 @@ impl Application {
             metrics: crate::metrics::Metrics::default(),
             redis,
             role_cache,
+            users,
         }));
         let router = router(state.clone())?;
         Ok(Self { listener, state, router, background })
@@ -303,6 +304,11 @@ fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
 
 /// The full router with its middleware.
 ///
+/// Routes (with their per-route limits, scope guards and the metrics layer, which needs the
+/// matched route) form one [`Router`]; the cross-cutting middleware wraps that router once,
+/// as a single service, instead of being layered onto every route with `Router::layer` —
+/// which would box each layer per route and clone the whole nested stack on every request.
+///
 /// # Errors
 /// Invalid CORS configuration.
 pub fn router(state: AppState) -> anyhow::Result<Router> {
@@ -316,7 +322,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/admin/roles", get(admin::list_roles))
         .route("/admin/roles/{name}", put(admin::put_role).delete(admin::delete_role))
         .route_layer(RequireScopesLayer::new(state.auth.clone(), Admin::SCOPES));
-    let mut app = Router::new()
+    let routes = Router::new()
         .route("/token", post(token::token).layer(DefaultBodyLimit::max(16 * 1024)))
         .route("/token/revoke", post(revocation::revoke).layer(DefaultBodyLimit::max(16 * 1024)))
         .route("/token/introspect", post(revocation::introspect).layer(DefaultBodyLimit::max(16 * 1024)))
@@ -341,29 +347,16 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/metrics", get(crate::metrics::metrics))
         .route_layer(from_fn_with_state(state.clone(), crate::metrics::track))
         .fallback(middleware::not_found)
-        .layer(from_fn_with_state(state.clone(), browser::csrf_guard))
+        .with_state(state.clone());
+    // Outermost first.
+    let stack = ServiceBuilder::new()
+        .layer(from_fn_with_state(state.clone(), middleware::edge))
+        .option_layer(cors(&state.settings)?)
+        .map_response(axum::response::IntoResponse::into_response)
+        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
+        .map_request(|req: axum::http::Request<_>| req.map(axum::body::Body::new))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
-        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes));
-    if let Some(c) = cors(&state.settings)? {
-        app = app.layer(c);
-    }
-    let app = app
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &axum::extract::Request| {
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), subject = tracing::field::Empty)
-                })
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            axum::http::header::AUTHORIZATION,
-            axum::http::header::COOKIE,
-            HeaderName::from_static("x-api-key"),
-        ]))
-        .layer(from_fn(middleware::header_limits))
-        .layer(from_fn(middleware::security_headers))
-        .layer(from_fn_with_state(state.clone(), middleware::request_id))
-        .with_state(state);
-    Ok(app)
+        .layer(from_fn_with_state(state.clone(), browser::csrf_guard))
+        .service(routes);
+    Ok(Router::new().fallback_service(stack))
 }

@@ -44,6 +44,8 @@ pub struct AppInner {
     pub role_cache: Arc<crate::roles::RoleCache>,
     /// Shared counters in Redis, when configured (readiness checks them).
     pub redis: Option<Arc<gatehouse_store::RedisCounters>>,
+    /// User records, cached for `GET /users/me`.
+    pub users: crate::user_cache::UserCache,
 }
 
 impl Deref for AppState {
@@ -66,5 +68,30 @@ impl AppInner {
     /// Storage failures.
     pub async fn roles(&self) -> Result<Arc<RoleGraph>, gatehouse_store::StoreError> {
         self.role_cache.get().await
+    }
+
+    /// Applies `patch` to user `id` and drops the cached copy.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn update_user(
+        &self,
+        id: &str,
+        patch: &gatehouse_store::UserPatch,
+        now: i64,
+    ) -> Result<Option<gatehouse_store::UserRecord>, gatehouse_store::StoreError> {
+        let updated = self.store.update_user(id, patch, now).await;
+        self.users.invalidate(id);
+        updated
+    }
+
+    /// Deletes user `id` and drops the cached copy.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub async fn delete_user(&self, id: &str) -> Result<bool, gatehouse_store::StoreError> {
+        let deleted = self.store.delete_user(id).await;
+        self.users.invalidate(id);
+        deleted
     }
 }

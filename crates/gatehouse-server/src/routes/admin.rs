@@ -133,7 +133,7 @@ pub async fn patch_user(
     let void = (lost_role || disabling).then_some(now);
     let patch =
         UserPatch { roles: p.roles.clone(), disabled: p.disabled, email: p.email.clone(), tokens_valid_after: void };
-    let user = st.store.update_user(&id, &patch, now).await?.ok_or(ApiError::NotFound("user"))?;
+    let user = st.update_user(&id, &patch, now).await?.ok_or(ApiError::NotFound("user"))?;
     if let Some(t) = void {
         st.revocations.void_user_before(&id, t);
     }
@@ -172,7 +172,7 @@ pub async fn delete_user(
     if is_self(&who, &id) {
         return Err(ApiError::Conflict("you cannot delete yourself".into()));
     }
-    if !st.store.delete_user(&id).await? {
+    if !st.delete_user(&id).await? {
         return Err(ApiError::NotFound("user"));
     }
     st.revocations.set_disabled(&id, true);
@@ -202,7 +202,7 @@ pub async fn revoke_sessions(
 ) -> Result<StatusCode, ApiError> {
     let now = st.clock.now();
     let patch = UserPatch { tokens_valid_after: Some(now), ..Default::default() };
-    st.store.update_user(&id, &patch, now).await?.ok_or(ApiError::NotFound("user"))?;
+    st.update_user(&id, &patch, now).await?.ok_or(ApiError::NotFound("user"))?;
     st.revocations.void_user_before(&id, now);
     for (sid, exp) in st.store.revoke_user_sessions(&id, None, now).await? {
         st.revocations.revoke_session(&sid, exp);

@@ -16,14 +16,14 @@ use crate::{
 async fn me_record(
     st: &AppState,
     who: &gatehouse_axum::Authenticated,
-) -> Result<gatehouse_store::UserRecord, axum::response::Response> {
+) -> Result<std::sync::Arc<crate::user_cache::CachedUser>, axum::response::Response> {
     let Some(id) = who.subject.user_id() else {
         return Err(
             ApiError::Forbidden("not_a_user", "this credential does not belong to a user".into()).into_response()
         );
     };
-    match st.store.user_by_id(id).await {
-        Ok(Some(u)) if !u.disabled => Ok(u),
+    match st.users.get(id).await {
+        Ok(Some(u)) if !u.record.disabled => Ok(u),
         Ok(_) => Err(gatehouse_axum::AuthRejection::InvalidToken { reason: "unknown_user" }.into_response()),
         Err(e) => Err(ApiError::from(e).into_response()),
     }
@@ -40,8 +40,12 @@ pub async fn get_me(State(st): State<AppState>, who: Scoped<Me>) -> axum::respon
         Ok(u) => u,
         Err(r) => return r,
     };
+    // The rendered JSON is cached with the record; most calls only copy a reference to it.
     match st.roles().await {
-        Ok(g) => Json(user_view(&user, &g)).into_response(),
+        Ok(g) => match user.view_json(&g) {
+            Ok(body) => ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(_) => Json(user_view(&user.record, &g)).into_response(),
+        },
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -80,7 +84,7 @@ pub async fn patch_me(
             check_email(e)?;
         }
         let p = gatehouse_store::UserPatch { email: patch.email, ..Default::default() };
-        let updated = st.store.update_user(&user.id, &p, st.clock.now()).await?.ok_or(ApiError::NotFound("user"))?;
+        let updated = st.update_user(&user.record.id, &p, st.clock.now()).await?.ok_or(ApiError::NotFound("user"))?;
         Ok(user_view(&updated, &*st.roles().await?))
     }
     .await;

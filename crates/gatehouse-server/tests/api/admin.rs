@@ -222,6 +222,30 @@ async fn users_edit_their_own_email_but_nothing_else() {
 }
 
 #[tokio::test]
+async fn an_admin_edit_shows_in_the_users_own_profile_at_once() {
+    // /users/me serves a cached record; a change made on this instance must not wait out the cache.
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let u = app.create_user(&admin, "quinn", &["user"]).await;
+    let id = u["id"].as_str().unwrap();
+    let at = app.tokens("quinn", PASSWORD, None).await["access_token"].as_str().unwrap().to_owned();
+    let (_, before) = json_of(app.get("/users/me", Some(&at)).await).await;
+    assert_eq!(before["email"], Value::Null);
+    let path = format!("/admin/users/{id}");
+    let (s, _) = json_of(app.send_json(Method::PATCH, &path, &admin, &json!({"email": "q@example.com"})).await).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, after) = json_of(app.get("/users/me", Some(&at)).await).await;
+    assert_eq!(after["email"], "q@example.com");
+    let (s, _) = json_of(app.send_json(Method::PATCH, &path, &admin, &json!({"roles": ["user", "admin"]})).await).await;
+    assert_eq!(s, StatusCode::OK);
+    // A new token carries the new scopes; the profile shows the new roles.
+    let at = app.tokens("quinn", PASSWORD, None).await["access_token"].as_str().unwrap().to_owned();
+    let (_, me) = json_of(app.get("/users/me", Some(&at)).await).await;
+    assert_eq!(me["roles"], json!(["user", "admin"]));
+    assert!(me["scopes"].as_array().unwrap().contains(&json!("admin")), "{me}");
+}
+
+#[tokio::test]
 async fn self_registration_is_off_by_default_and_on_when_configured() {
     let closed = spawn_app().await;
     let r = closed
