@@ -104,7 +104,18 @@ impl RoleCache {
                 return Ok(Arc::clone(g));
             }
         }
-        let g = Arc::new(RoleGraph::new(self.store.list_roles().await?));
+        // While the database is unreachable, the last known graph is better than an error:
+        // discovery metadata and the scope checks that use it keep working.
+        let g = match self.store.list_roles().await {
+            Ok(r) => Arc::new(RoleGraph::new(r)),
+            Err(e) if e.is_unavailable() => {
+                match self.cached.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref() {
+                    Some((_, g)) => return Ok(Arc::clone(g)),
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         *self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some((Instant::now(), Arc::clone(&g)));
         Ok(g)

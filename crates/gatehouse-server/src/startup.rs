@@ -10,7 +10,7 @@ use axum::{
     routing::{delete, get, post, put},
     Router,
 };
-use gatehouse_axum::{AuthState, RequireScopesLayer, ScopeRequirement as _};
+use gatehouse_axum::{Access, AuthState, RouteSecurity, SecureRouter};
 use gatehouse_core::{Clock, PasswordHasher, SystemClock};
 use gatehouse_store::{SqlStore, Storage};
 use secrecy::{ExposeSecret, SecretString};
@@ -28,7 +28,7 @@ use crate::{
     keys::KeyManager,
     middleware,
     revocation::Revocations,
-    routes::{account, admin, browser, clients, health, revocation, token, users, well_known, Admin},
+    routes::{account, admin, browser, clients, health, revocation, token, users, well_known, Admin, Me},
     settings::Settings,
     state::{AppInner, AppState},
 };
@@ -153,7 +153,7 @@ impl Application {
             verified: crate::verified_cache::VerifiedCache::new(20_000),
         };
         let auth = AuthState::new(Arc::new(authenticator))
-            .with_api_key_header("x-api-key")
+            .with_api_key::<crate::openapi::XApiKey>()
             .with_session_cookie(crate::routes::browser::cookie_names(&settings).0);
         let trusted_proxies = settings.trusted_proxies.iter().filter_map(|p| crate::net::parse_cidr(p)).collect();
         let mut background = Vec::new();
@@ -302,17 +302,12 @@ fn cors(settings: &Settings) -> anyhow::Result<Option<CorsLayer>> {
     ))
 }
 
-/// The full router with its middleware.
-///
-/// Routes (with their per-route limits, scope guards and the metrics layer, which needs the
-/// matched route) form one [`Router`]; the cross-cutting middleware wraps that router once,
-/// as a single service, instead of being layered onto every route with `Router::layer` —
-/// which would box each layer per route and clone the whole nested stack on every request.
-///
-/// # Errors
-/// Invalid CORS configuration.
-pub fn router(state: AppState) -> anyhow::Result<Router> {
-    let admin = Router::new()
+/// Every route with its declared access: anonymous access is written `public`, the rest is
+/// guarded before the handler runs (default-deny), and `/openapi.json` documents exactly this.
+pub fn routes(auth: AuthState) -> SecureRouter<AppState> {
+    let limited = || DefaultBodyLimit::max(16 * 1024);
+    let admin = SecureRouter::new(auth.clone())
+        .require::<Admin>()
         .route("/admin/users", get(admin::list_users).post(admin::create))
         .route("/admin/users/{id}", get(admin::get_user).patch(admin::patch_user).delete(admin::delete_user))
         .route("/admin/users/{id}/revoke-sessions", post(admin::revoke_sessions))
@@ -320,31 +315,46 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/admin/clients/{id}", delete(clients::delete))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/roles", get(admin::list_roles))
-        .route("/admin/roles/{name}", put(admin::put_role).delete(admin::delete_role))
-        .route_layer(RequireScopesLayer::new(state.auth.clone(), Admin::SCOPES));
-    let routes = Router::new()
-        .route("/token", post(token::token).layer(DefaultBodyLimit::max(16 * 1024)))
-        .route("/token/revoke", post(revocation::revoke).layer(DefaultBodyLimit::max(16 * 1024)))
-        .route("/token/introspect", post(revocation::introspect).layer(DefaultBodyLimit::max(16 * 1024)))
-        .route("/session", post(browser::create).delete(browser::delete))
+        .route("/admin/roles/{name}", put(admin::put_role).delete(admin::delete_role));
+    SecureRouter::new(auth)
+        .public("/token", post(token::token).layer(limited()))
+        .public("/token/revoke", post(revocation::revoke).layer(limited()))
+        .public("/token/introspect", post(revocation::introspect).layer(limited()))
+        .declare(RouteSecurity::new("/session", Access::public()).on([Method::POST]), post(browser::create))
+        .declare(RouteSecurity::new("/session", Access::authenticated()).on([Method::DELETE]), delete(browser::delete))
         .route("/logout", post(revocation::logout))
         .route("/logout/all", post(revocation::logout_all))
-        .route("/users/me/sessions", get(account::list_sessions))
-        .route("/users/me/sessions/{id}", delete(account::delete_session))
-        .route("/users/me/password", post(account::change_password))
-        .route("/users/me/api-keys", get(account::list_api_keys).post(account::create_api_key))
-        .route("/users/me/api-keys/{id}", delete(account::delete_api_key))
-        .route("/users", post(users::register))
-        .route("/users/me", get(users::get_me).patch(users::patch_me))
-        .route("/.well-known/jwks.json", get(well_known::jwks))
-        .route("/.well-known/oauth-authorization-server", get(well_known::metadata))
-        .route("/.well-known/openid-configuration", get(well_known::metadata))
-        .route("/openapi.json", get(crate::openapi::openapi_json))
-        .merge(crate::openapi::swagger_ui())
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .scoped::<Me>("/users/me/sessions", get(account::list_sessions))
+        .scoped::<Me>("/users/me/sessions/{id}", delete(account::delete_session))
+        .scoped::<Me>("/users/me/password", post(account::change_password))
+        .scoped::<Me>("/users/me/api-keys", get(account::list_api_keys).post(account::create_api_key))
+        .scoped::<Me>("/users/me/api-keys/{id}", delete(account::delete_api_key))
+        .public("/users", post(users::register))
+        .scoped::<Me>("/users/me", get(users::get_me).patch(users::patch_me))
+        .public("/.well-known/jwks.json", get(well_known::jwks))
+        .public("/.well-known/oauth-authorization-server", get(well_known::metadata))
+        .public("/.well-known/openid-configuration", get(well_known::metadata))
+        .public("/openapi.json", get(crate::openapi::openapi_json))
+        .merge_public(crate::openapi::swagger_ui())
+        .public("/healthz", get(health::healthz))
+        .public("/readyz", get(health::readyz))
+        .public("/metrics", get(crate::metrics::metrics))
         .merge(admin)
-        .route("/metrics", get(crate::metrics::metrics))
+}
+
+/// The full router with its middleware.
+///
+/// Routes (declared with their access in [`routes`], with per-route limits and the metrics
+/// layer, which needs the matched route) form one [`Router`]; the cross-cutting middleware
+/// wraps that router once, as a single service, instead of being layered onto every route
+/// with `Router::layer` — which would box each layer per route and clone the whole nested
+/// stack on every request.
+///
+/// # Errors
+/// Invalid CORS configuration.
+pub fn router(state: AppState) -> anyhow::Result<Router> {
+    let routes = routes(state.auth.clone())
+        .into_router()
         .route_layer(from_fn_with_state(state.clone(), crate::metrics::track))
         .fallback(middleware::not_found)
         .with_state(state.clone());

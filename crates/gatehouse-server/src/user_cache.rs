@@ -2,6 +2,9 @@
 //! changes; a record is re-read at most once per `ttl`, and at once after a change made on
 //! this instance (the [`AppInner`](crate::state::AppInner) write helpers invalidate it).
 //!
+//! While the database is unreachable, the last known record is served, whatever its age, so
+//! `/users/me` keeps answering for users seen before the outage.
+//!
 //! Nothing security-relevant depends on this cache: whether a user's credentials still work
 //! (disabled, deleted, logged out everywhere) is decided by the revocation view, which every
 //! instance updates at once through the fan-out. What another instance (or the CLI) changes
@@ -69,12 +72,19 @@ impl UserCache {
     /// # Errors
     /// Storage failures when the record has to be read.
     pub async fn get(&self, id: &str) -> Result<Option<Arc<CachedUser>>, StoreError> {
-        if let Some((at, u)) = self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id) {
-            if at.elapsed() < self.ttl {
-                return Ok(Some(Arc::clone(u)));
-            }
-        }
-        let Some(user) = self.store.user_by_id(id).await?.map(|u| Arc::new(CachedUser::new(u))) else {
+        let stale = match self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(id) {
+            Some((at, u)) if at.elapsed() < self.ttl => return Ok(Some(Arc::clone(u))),
+            Some((_, u)) => Some(Arc::clone(u)),
+            None => None,
+        };
+        let found = match self.store.user_by_id(id).await {
+            Ok(found) => found,
+            // While the database is unreachable, the last known record is served (the
+            // revocation view still decides whether the credential is valid).
+            Err(e) if e.is_unavailable() => return stale.map(Some).ok_or(e),
+            Err(e) => return Err(e),
+        };
+        let Some(user) = found.map(|u| Arc::new(CachedUser::new(u))) else {
             self.invalidate(id);
             return Ok(None);
         };
@@ -108,7 +118,7 @@ impl UserCache {
 
 #[cfg(test)]
 mod tests {
-    use gatehouse_store::{SqlStore, UserPatch};
+    use gatehouse_store::{SqlStore, UserPatch, UserStore as _};
 
     use super::*;
 

@@ -202,7 +202,8 @@ async fn no_secret_reaches_the_log() {
         let spans = v["spans"].as_array().unwrap();
         assert!(spans.iter().any(|s| s.get("request_id").is_some()), "request line without request id: {v}");
         assert!(v["fields"]["status"].is_number() || v["fields"]["status"].is_string());
-        assert!(v["fields"].get("latency").is_some());
+        assert!(v["fields"]["latency_us"].is_u64(), "access line without latency_us: {v}");
+        assert_eq!(v["target"], "gatehouse::access", "{v}");
     }
     assert!(
         parsed.iter().any(|v| v["fields"]["message"] == "login failed" && v["fields"]["reason"] == "bad_credentials"),

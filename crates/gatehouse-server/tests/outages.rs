@@ -604,9 +604,12 @@ async fn postgres_outage(mut pg: PgCluster) {
         call(http.get(g.url("/healthz"))),
     );
     eprintln!("database outage checks answered {:?} after the stop", down.elapsed());
-    // Data endpoints: 503 + Retry-After in the error shape, never 500.
-    me_kept.assert_api_unavailable("/users/me");
+    // Data endpoints: 503 + Retry-After in the error shape, never 500 …
     admin_r.assert_api_unavailable("/admin/users");
+    // … except what is answered from memory: the caller's profile (read before the outage)
+    // and the role graph.
+    assert_eq!(me_kept.status, 200, "/users/me from the user cache: {me_kept:?}");
+    assert_eq!(me_kept.body["username"], "admin");
     login_r.assert_oauth_unavailable("login");
     // Verification needs no database: revoked and forged tokens are still refused (401, not 503).
     for (what, r) in [("revoked token", &me_revoked), ("forged token", &me_forged)] {
@@ -616,8 +619,9 @@ async fn postgres_outage(mut pg: PgCluster) {
     // Resource servers keep verifying: the JWKS is served from memory.
     assert_eq!(jwks.status, 200, "{jwks:?}");
     assert!(jwks.body["keys"].as_array().is_some_and(|k| !k.is_empty()), "{jwks:?}");
-    // Discovery lists `scopes_supported` from the role table, so it is a data endpoint.
-    meta.assert_api_unavailable("discovery metadata");
+    // Discovery lists `scopes_supported` from the role graph, last known while the database is away.
+    assert_eq!(meta.status, 200, "{meta:?}");
+    assert!(meta.body["scopes_supported"].as_array().is_some_and(|s| s.contains(&json!("admin"))), "{meta:?}");
     assert_eq!(health.status, 200, "{health:?}");
     g.assert_healthy();
 

@@ -108,3 +108,23 @@ fn the_api_key_scheme_is_the_declared_source() {
         assert!(flow.get(scope).is_some(), "{scope} missing from {flow}");
     }
 }
+
+#[tokio::test]
+async fn documented_declarations_are_the_routers_own() {
+    // The router enforces what `startup::routes` declares; `/openapi.json` documents
+    // `openapi::declarations()`. They must be the same list, so the docs cannot drift.
+    let app = spawn_app().await;
+    let key = |d: &gatehouse_axum::RouteSecurity| format!("{} {:?} {:?}", d.path, d.methods, d.access);
+    let mut enforced: Vec<String> =
+        gatehouse_server::startup::routes(app.state.auth.clone()).declarations().iter().map(key).collect();
+    let mut documented: Vec<String> = gatehouse_server::openapi::declarations().iter().map(key).collect();
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    // Routes the document does not describe (`/metrics`, `/openapi.json`, the OIDC alias of
+    // the metadata) need no declaration there; every described one must match the router's.
+    enforced.retain(|k| paths.contains_key(k.split(' ').next().unwrap()));
+    enforced.sort();
+    documented.sort();
+    assert!(enforced.len() > 20, "{enforced:?}");
+    assert_eq!(enforced, documented);
+}
