@@ -1,4 +1,5 @@
-//! Throttling of credential endpoints (`/token`, `/session`, `/token/revoke`).
+//! Throttling of credential endpoints (`/token`, `/session`, `/token/revoke`, and wrong current
+//! passwords at `POST /users/me/password`, which share the login budget).
 //!
 //! - Per username (known or not): after `login_max_failures_per_user` consecutive failures
 //!   (default 10) further attempts get 429 with a progressive back-off — 30 s, doubling per

@@ -128,16 +128,32 @@ pub struct PasswordChange {
     responses((status = 204, description = "Changed"),
         (status = 401, description = "Not authenticated", body = crate::openapi::ApiErrorBody),
         (status = 403, description = "Missing scope or not a login session", body = crate::openapi::ApiErrorBody),
-        (status = 422, description = "Wrong current password or weak new one", body = crate::openapi::ApiErrorBody)))]
+        (status = 422, description = "Wrong current password or weak new one", body = crate::openapi::ApiErrorBody),
+        (status = 429, description = "Too many wrong passwords for this user or IP (shared with logins); see Retry-After", body = crate::openapi::ApiErrorBody)))]
 pub async fn change_password(
     State(st): State<AppState>,
+    crate::throttle::ClientIp(ip): crate::throttle::ClientIp,
     who: Scoped<Me>,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
     let uid = person(&who, "changing the password")?;
     let user = st.store.user_by_id(&uid).await?.ok_or(ApiError::NotFound("user"))?;
+    // A wrong current password counts against the same per-username and per-IP budget as a
+    // failed login: a stolen token must not become an unthrottled password oracle.
+    let unavailable = |e: gatehouse_store::StoreError| {
+        tracing::warn!(error = %e, "throttle store unavailable; refusing password changes");
+        ApiError::Busy
+    };
+    if let Err(crate::throttle::Throttled(secs)) =
+        st.throttle.check(ip, Some(&user.username_key)).await.map_err(unavailable)?
+    {
+        tracing::info!(user = %uid, reason = "throttled", "password change refused");
+        st.metrics.throttled("password");
+        return Err(ApiError::Throttled(secs));
+    }
     let verified = st.hasher.verify(body.current_password.clone(), Some(user.password_hash.clone())).await?;
     if !verified.ok {
+        st.throttle.failure(ip, Some(&user.username_key)).await.map_err(unavailable)?;
         tracing::info!(user = %uid, reason = "wrong_current_password", "password change refused");
         crate::audit::record(
             &st,
@@ -149,6 +165,7 @@ pub async fn change_password(
         .await;
         return Err(ApiError::invalid("current_password", "is incorrect"));
     }
+    st.throttle.success(&user.username_key).await.map_err(unavailable)?;
     let new = body.new_password.expose_secret();
     check_password("new_password", new, &user.username)?;
     if new == body.current_password.expose_secret() {

@@ -114,3 +114,36 @@ async fn browser_logins_share_the_throttle() {
         "one counter for both endpoints"
     );
 }
+
+#[tokio::test]
+async fn a_stolen_token_cannot_guess_the_password_through_password_change() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    app.create_user(&admin, "rita", &["user"]).await;
+    let stolen = app.tokens("rita", PASSWORD, None).await["access_token"].as_str().unwrap().to_owned();
+    let change = |current: &str| {
+        let body = serde_json::json!({"current_password": current, "new_password": "a brand new passphrase 42"});
+        let (app, stolen) = (&app, &stolen);
+        async move { app.send_json(reqwest::Method::POST, "/users/me/password", stolen, &body).await }
+    };
+    let mut throttled_at = None;
+    for attempt in 1..=20 {
+        let r = change(&format!("guess number {attempt}")).await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().contains_key(header::RETRY_AFTER));
+            assert_eq!(r.json::<Value>().await.unwrap()["error"], "too_many_requests");
+            throttled_at = Some(attempt);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "attempt {attempt}");
+    }
+    let n = throttled_at.expect("wrong current passwords were never throttled");
+    assert!(n <= 11, "throttled only after {n} attempts");
+    // Locked: even the right current password is refused, and so is a login (one budget).
+    assert_eq!(change(PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.login("rita", PASSWORD, None).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Nothing changed while locked; after the back-off the owner changes it normally.
+    app.clock.advance(31);
+    assert_eq!(change(PASSWORD).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.login("rita", "a brand new passphrase 42", None).await.status(), StatusCode::OK);
+}
