@@ -66,7 +66,7 @@ fn set_cookie(res: &mut Response, name: &str, value: &str, max_age: i64, http_on
     request_body(content_type = "application/x-www-form-urlencoded", description = "username, password"),
     responses((status = 200, description = "Logged in; session and CSRF cookies set"),
         (status = 400, description = "Bad credentials or malformed form", body = crate::openapi::ApiErrorBody),
-        (status = 503, description = "Hashing pool saturated", body = crate::openapi::ApiErrorBody)))]
+        (status = 503, description = "Hashing pool saturated, or the database or Redis unavailable (Retry-After)", body = crate::openapi::ApiErrorBody)))]
 pub async fn create(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,

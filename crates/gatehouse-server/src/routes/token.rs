@@ -33,7 +33,7 @@ type Form = HashMap<String, String>;
     responses((status = 200, description = "Tokens (Cache-Control: no-store)", body = crate::openapi::TokenResponse),
         (status = 400, description = "invalid_request, invalid_grant, invalid_scope, unsupported_grant_type, unauthorized_client", body = crate::openapi::OAuthErrorBody),
         (status = 401, description = "invalid_client", body = crate::openapi::OAuthErrorBody),
-        (status = 503, description = "Hashing pool saturated (Retry-After)", body = crate::openapi::OAuthErrorBody)))]
+        (status = 503, description = "Hashing pool saturated, or the database or Redis unavailable (Retry-After)", body = crate::openapi::OAuthErrorBody)))]
 pub async fn token(State(st): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&st, ip, &headers, &body).await {
         Ok(r) => r,
