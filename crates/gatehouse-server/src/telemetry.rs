@@ -19,6 +19,8 @@ use tracing_subscriber::{fmt, fmt::MakeWriter, prelude::*, EnvFilter};
 
 use crate::settings::LogFormat;
 
+mod json;
+
 /// A batch is written out once it holds this many bytes.
 const FLUSH_AT: usize = 64 * 1024;
 /// … and at least this often.
@@ -105,7 +107,12 @@ pub fn init(format: LogFormat) -> LogGuard {
     let registry = tracing_subscriber::registry().with(filter);
     let installed = match format {
         LogFormat::Json => registry
-            .with(fmt::layer().json().with_current_span(false).with_span_list(true).with_writer(writer))
+            .with(
+                fmt::layer()
+                    .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                    .event_format(json::JsonLines)
+                    .with_writer(writer),
+            )
             .try_init(),
         LogFormat::Text => registry.with(fmt::layer().with_ansi(ansi).with_writer(writer)).try_init(),
     };
