@@ -14,10 +14,7 @@
 
 use std::fmt;
 
-use argon2::{
-    password_hash::{PasswordHash, PasswordVerifier as _},
-    Argon2, Params,
-};
+use argon2::{password_hash::PasswordHash, Argon2, Params, Version};
 use base64::{
     engine::general_purpose::{STANDARD, STANDARD_NO_PAD},
     Engine as _,
@@ -149,6 +146,14 @@ impl Argon2Phc {
     }
 }
 
+/// Block memory kept per hashing thread between verifications: up to 64 MiB (the default
+/// parameters need 19 MiB); larger stored parameters get a temporary allocation.
+const KEEP_BLOCKS: usize = 64 * 1024;
+
+thread_local! {
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Scheme for Argon2Phc {
     fn name(&self) -> &'static str {
         "argon2"
@@ -164,9 +169,36 @@ impl Scheme for Argon2Phc {
 
     fn verify(&self, password: &[u8], stored: &str) -> Result<bool, Refused> {
         let parsed = Self::parse(stored)?;
-        // Uses the algorithm, version and parameters of the stored hash; the output
-        // comparison in `password-hash` is constant-time.
-        Ok(Argon2::default().verify_password(password, &parsed).is_ok())
+        // The algorithm, version and parameters of the stored hash (what `password-hash`'s
+        // `verify_password` uses), computed into this thread's reusable block memory instead of
+        // a fresh, zeroed and copied allocation per call; compared in constant time.
+        fn refused(e: impl fmt::Display) -> Refused {
+            Refused::new(format!("argon2: {e}"))
+        }
+        let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+            return Err(Refused::new("malformed argon2 hash: no salt or hash"));
+        };
+        let algorithm = argon2::Algorithm::try_from(parsed.algorithm).map_err(refused)?;
+        let version = parsed.version.map_or(Ok(Version::default()), Version::try_from).map_err(refused)?;
+        let params = Params::try_from(&parsed).map_err(|e| Refused::new(format!("bad argon2 parameters: {e}")))?;
+        let mut salt_buf = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_buf).map_err(refused)?;
+        let blocks = params.block_count();
+        let ctx = Argon2::new(algorithm, version, params);
+        let mut out = vec![0u8; expected.len()];
+        BLOCKS.with(|memory| {
+            let mut memory = memory.borrow_mut();
+            if memory.len() < blocks {
+                memory.resize(blocks, argon2::Block::default());
+            }
+            let result = ctx.hash_password_into_with_memory(password, salt, &mut out, &mut memory[..blocks]);
+            if memory.len() > KEEP_BLOCKS {
+                // A hash with unusual (large) parameters: do not keep its memory around.
+                *memory = Vec::new();
+            }
+            result.map_err(refused)
+        })?;
+        Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
     }
 
     fn is_legacy(&self) -> bool {
@@ -331,7 +363,39 @@ impl Scheme for Pbkdf2 {
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _, SaltString};
+
     use super::*;
+
+    #[test]
+    fn argon2_with_reused_memory_agrees_with_the_crates_own_verify() {
+        // Every variant and version, odd output and salt lengths, sizes growing and shrinking so
+        // the thread's block memory is reused, regrown and dropped (over KEEP_BLOCKS).
+        let cases = [
+            (argon2::Algorithm::Argon2id, Version::V0x13, 64, 2, 1, Some(32)),
+            (argon2::Algorithm::Argon2i, Version::V0x10, 256, 1, 2, Some(16)),
+            (argon2::Algorithm::Argon2d, Version::V0x13, 8, 3, 1, Some(64)),
+            (argon2::Algorithm::Argon2id, Version::V0x13, 80 * 1024, 1, 1, None),
+            (argon2::Algorithm::Argon2id, Version::V0x10, 128, 1, 4, Some(24)),
+        ];
+        for (alg, ver, m, t, p, out) in cases {
+            let params = Params::new(m, t, p, out).unwrap();
+            let hasher = Argon2::new(alg, ver, params);
+            let salt = SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap();
+            let stored = hasher.hash_password(b"right password", &salt).unwrap().to_string();
+            let parsed = PasswordHash::new(&stored).unwrap();
+            for (pw, expect) in [(&b"right password"[..], true), (b"wrong password", false), (b"", false)] {
+                assert_eq!(Argon2::default().verify_password(pw, &parsed).is_ok(), expect, "reference: {stored}");
+                assert_eq!(Argon2Phc.verify(pw, &stored).unwrap(), expect, "ours: {stored}");
+            }
+            // One flipped output byte must fail.
+            let mut tampered = stored.clone();
+            let last = tampered.pop().unwrap();
+            tampered.push(if last == 'A' { 'B' } else { 'A' });
+            assert!(!Argon2Phc.verify(b"right password", &tampered).unwrap_or(false), "{tampered}");
+        }
+        BLOCKS.with(|m| assert!(m.borrow().len() <= KEEP_BLOCKS, "large parameters are not retained"));
+    }
 
     #[test]
     fn adapted_base64_uses_a_dot_for_plus() {
