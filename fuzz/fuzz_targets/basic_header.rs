@@ -2,6 +2,9 @@
 //!
 //! - `gatehouse_axum::parse_bearer`: never panics; what it accepts is a non-empty RFC 6750
 //!   `b64token` that came after a case-insensitive `Bearer ` scheme.
+//! - `gatehouse_axum::BasicAuth::parse`: never panics; what it accepts came after a
+//!   case-insensitive `Basic` scheme, fits `MAX_CREDENTIAL_LEN`, and is exactly the standard
+//!   base64 of `username:password` with no control characters and no `:` in the username.
 //! - `cookie_value` and `net::client_ip` (X-Forwarded-For through trusted proxies) on the same bytes.
 //! - The real server router, built once over a temporary SQLite database with one
 //!   confidential client (`fuzz-client` / `fuzz-secret`): `POST /token` with the header as
@@ -24,7 +27,7 @@ use axum::{
     Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
-use gatehouse_axum::{cookie_value, parse_bearer, MAX_CREDENTIAL_LEN};
+use gatehouse_axum::{cookie_value, parse_bearer, BasicAuth, ExposeSecret as _, MAX_CREDENTIAL_LEN};
 use gatehouse_core::{Clock, SystemClock};
 use gatehouse_server::{
     net::{client_ip, parse_cidr},
@@ -113,6 +116,24 @@ fn check_bearer(data: &[u8]) {
     }
 }
 
+fn check_basic(data: &[u8]) {
+    if let Ok(Some(b)) = BasicAuth::<gatehouse_axum::DefaultRealm>::parse(data) {
+        assert!(data.len() <= MAX_CREDENTIAL_LEN);
+        assert!(data.len() > 6 && data[..6].eq_ignore_ascii_case(b"basic "), "accepted without the Basic scheme");
+        // RFC 7617 base64, padding optional (as the extractor documents).
+        let lenient = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
+        let decoded = lenient.decode(data[6..].trim_ascii()).expect("accepted non-base64");
+        let (user, pass) = (b.username.as_str(), b.password.expose_secret());
+        assert_eq!(decoded, format!("{user}:{pass}").into_bytes());
+        assert!(!user.contains(':'));
+        assert!(!user.chars().chain(pass.chars()).any(char::is_control));
+    }
+}
+
 fn check_neighbours(text: &str) {
     // Cookie header: whatever is found is a substring of the header, without `;`.
     let req = Request::builder()
@@ -134,6 +155,7 @@ fn check_neighbours(text: &str) {
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, value)) = data.split_first() else { return };
     check_bearer(value);
+    check_basic(value);
     let text = String::from_utf8_lossy(value);
     check_neighbours(&text);
 
