@@ -12,8 +12,8 @@ use crate::state::AppInner;
 /// What the request-id middleware knows about the current request.
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
-    /// `X-Request-Id`.
-    pub request_id: String,
+    /// `X-Request-Id` (a header value: cloning it per request copies no bytes).
+    pub request_id: axum::http::HeaderValue,
     /// Client IP, resolved through trusted proxies.
     pub ip: Option<IpAddr>,
 }
@@ -33,7 +33,7 @@ pub async fn record(st: &AppInner, kind: &str, subject: Option<String>, actor: O
         subject,
         actor,
         ip: ctx.as_ref().and_then(|c| c.ip).map(|ip| ip.to_string()),
-        request_id: ctx.map(|c| c.request_id),
+        request_id: ctx.and_then(|c| c.request_id.to_str().ok().map(str::to_owned)),
         detail: detail.to_string(),
     };
     if let Err(e) = st.store.append_audit(&event).await {

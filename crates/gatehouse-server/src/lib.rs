@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod bounded;
 pub mod cli;
 pub mod client_auth;
 pub mod commands;

@@ -58,7 +58,7 @@ pub async fn edge(State(st): State<AppState>, mut req: Request, next: Next) -> R
             let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
             let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
             let ip = peer.map(|p| crate::net::client_ip(p, xff, &st.trusted_proxies));
-            let ctx = RequestCtx { request_id: rid.to_owned(), ip };
+            let ctx = RequestCtx { request_id: id.clone(), ip };
             REQUEST.scope(ctx, tracing::Instrument::instrument(next.run(req), span.clone())).await
         }
     };

@@ -35,6 +35,10 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        // The edge middleware has already resolved it for this request.
+        if let Ok(Some(ip)) = crate::audit::REQUEST.try_with(|c| c.ip) {
+            return Ok(Self(ip));
+        }
         let peer =
             parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
         let xff = parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());

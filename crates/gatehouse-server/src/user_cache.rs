@@ -90,11 +90,8 @@ impl UserCache {
         };
         let now = Instant::now();
         let mut map = self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= self.max_entries && !map.contains_key(id) {
-            map.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
-            if map.len() >= self.max_entries {
-                map.clear();
-            }
+        if !map.contains_key(id) {
+            crate::bounded::make_room(&mut map, self.max_entries, |_, (at, _)| now.duration_since(*at) < self.ttl);
         }
         map.insert(id.to_owned(), (now, Arc::clone(&user)));
         Ok(Some(user))

@@ -40,12 +40,7 @@ impl VerifiedCache {
     /// first; if that is not enough, the cache starts over.
     pub fn insert(&self, token: &str, generation: u64, claims: AccessClaims, principal: Principal, now: i64) {
         let mut map = self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= self.max_entries {
-            map.retain(|_, e| e.generation == generation && e.claims.exp > now);
-            if map.len() >= self.max_entries {
-                map.clear();
-            }
-        }
+        crate::bounded::make_room(&mut map, self.max_entries, |_, e| e.generation == generation && e.claims.exp > now);
         map.insert(token.into(), Entry { generation, claims: Arc::new(claims), principal: Arc::new(principal) });
     }
 
