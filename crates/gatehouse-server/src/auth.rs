@@ -134,7 +134,7 @@ impl Authenticator for ServerAuthenticator {
             };
             match &result {
                 Ok(p) => {
-                    tracing::Span::current().record("subject", tracing::field::display(&p.subject));
+                    crate::request_ctx::set_subject(&p.subject);
                 }
                 Err(e) => tracing::info!(reason = ?e, "credential refused"),
             }

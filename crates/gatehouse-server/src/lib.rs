@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod net;
 pub mod openapi;
+pub mod request_ctx;
 pub mod revocation;
 pub mod roles;
 pub mod routes;

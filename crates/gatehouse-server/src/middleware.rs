@@ -12,7 +12,7 @@ use axum::{
 use gatehouse_axum::{with_request_id, ErrorBody};
 
 use crate::{
-    audit::{RequestCtx, REQUEST},
+    request_ctx::{RequestCtx, REQUEST},
     state::AppState,
 };
 
@@ -29,8 +29,9 @@ fn sane_request_id(v: &HeaderValue) -> bool {
 ///
 /// - accepts a sane incoming `X-Request-Id` or makes one, sets it on the request (for
 ///   handlers, the audit trail and logs) and on the response;
-/// - opens the request's log span (request id, method, path; the authenticator adds the
-///   subject) and writes the access-log line when the response is ready;
+/// - sets the request context ([`REQUEST`]: request id, client IP, method, path; the
+///   authenticator adds the subject) that every log line of the request carries, and writes
+///   the access-log line when the response is ready;
 /// - refuses oversized or too many headers with 431;
 /// - marks credential headers sensitive;
 /// - renders every error response in the API error shape with the request id, including
@@ -40,48 +41,66 @@ pub async fn edge(State(st): State<AppState>, mut req: Request, next: Next) -> R
     let start = std::time::Instant::now();
     let id = match req.headers().get(&REQUEST_ID) {
         Some(v) if sane_request_id(v) => v.clone(),
-        _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("-")),
+        _ => new_request_id(),
     };
-    let rid = id.to_str().unwrap_or("-");
-    let span = tracing::info_span!("request", request_id = rid, method = %req.method(), path = %req.uri().path(),
-        subject = tracing::field::Empty);
-    let tls = req.uri().scheme_str() == Some("https");
-    let mut res = match header_limits(&req) {
-        Some(refused) => refused,
-        None => {
-            for name in [header::AUTHORIZATION, header::COOKIE, HeaderName::from_static("x-api-key")] {
-                if let header::Entry::Occupied(mut e) = req.headers_mut().entry(name) {
-                    e.iter_mut().for_each(|v| v.set_sensitive(true));
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = peer.map(|p| crate::net::client_ip(p, xff, &st.trusted_proxies));
+    let ctx = RequestCtx {
+        request_id: id.clone(),
+        ip,
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        subject: std::cell::OnceCell::new(),
+    };
+    REQUEST
+        .scope(ctx, async move {
+            let tls = req.uri().scheme_str() == Some("https");
+            let mut res = match header_limits(&req) {
+                Some(refused) => refused,
+                None => {
+                    for name in [header::AUTHORIZATION, header::COOKIE, HeaderName::from_static("x-api-key")] {
+                        if let header::Entry::Occupied(mut e) = req.headers_mut().entry(name) {
+                            e.iter_mut().for_each(|v| v.set_sensitive(true));
+                        }
+                    }
+                    req.headers_mut().insert(REQUEST_ID, id.clone());
+                    next.run(req).await
                 }
+            };
+            let rid = id.to_str().unwrap_or("-");
+            if res.extensions().get::<ErrorBody>().is_some() {
+                res = with_request_id(res, Some(rid));
+            } else if (res.status().is_client_error() || res.status().is_server_error()) && !is_json(&res) {
+                res = bare_error(res.status()).into_response();
+                res = with_request_id(res, Some(rid));
             }
-            req.headers_mut().insert(REQUEST_ID, id.clone());
-            let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-            let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-            let ip = peer.map(|p| crate::net::client_ip(p, xff, &st.trusted_proxies));
-            let ctx = RequestCtx { request_id: id.clone(), ip };
-            REQUEST.scope(ctx, tracing::Instrument::instrument(next.run(req), span.clone())).await
-        }
-    };
-    if res.extensions().get::<ErrorBody>().is_some() {
-        res = with_request_id(res, Some(rid));
-    } else if (res.status().is_client_error() || res.status().is_server_error()) && !is_json(&res) {
-        res = bare_error(res.status()).into_response();
-        res = with_request_id(res, Some(rid));
-    }
-    let h = res.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if tls {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
-    }
-    span.in_scope(|| access_log(res.status(), start.elapsed()));
-    res.headers_mut().insert(REQUEST_ID, id);
-    res
+            let h = res.headers_mut();
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            if tls {
+                h.insert(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+                );
+            }
+            access_log(res.status(), start.elapsed());
+            res.headers_mut().insert(REQUEST_ID, id);
+            res
+        })
+        .await
 }
 
-/// The access log: one line per response (`status`, `latency_us`; INFO, ERROR for 5xx), in the request's
-/// span (request id, method, path, subject). Silence it with
+/// A fresh request id: a random UUID, formatted on the stack.
+fn new_request_id() -> HeaderValue {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let s = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf);
+    HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static("-"))
+}
+
+/// The access log: one line per response (`status`, `latency_us`; INFO, ERROR for 5xx), with
+/// the request's id, method, path and subject (from [`REQUEST`]). Silence it with
 /// `RUST_LOG=info,gatehouse::access=warn`.
 fn access_log(status: StatusCode, latency: std::time::Duration) {
     let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);

@@ -1,4 +1,6 @@
-//! Logging: `tracing` to stderr as text or JSON. Request ids come from the request span.
+//! Logging: `tracing` to stderr as text or JSON. Every line logged while a request is handled
+//! carries its request id, method, path and subject, from the request context
+//! ([`crate::request_ctx`]).
 //!
 //! Lines are formatted on the request's thread and appended to an in-memory batch, which
 //! goes to stderr in one `write` when it reaches 64 KiB or every 50 ms, whichever comes
@@ -20,6 +22,7 @@ use tracing_subscriber::{fmt, fmt::MakeWriter, prelude::*, EnvFilter};
 use crate::settings::LogFormat;
 
 mod json;
+mod text;
 
 /// A batch is written out once it holds this many bytes.
 const FLUSH_AT: usize = 64 * 1024;
@@ -79,6 +82,11 @@ impl<'a> MakeWriter<'a> for BatchWriter {
     }
 }
 
+/// The current time as RFC 3339 with microseconds, for log lines.
+fn now() -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now())
+}
+
 /// Keeps the periodic flush running; dropping it writes out what is pending. Hold it for
 /// the life of the process.
 #[derive(Debug)]
@@ -114,7 +122,9 @@ pub fn init(format: LogFormat) -> LogGuard {
                     .with_writer(writer),
             )
             .try_init(),
-        LogFormat::Text => registry.with(fmt::layer().with_ansi(ansi).with_writer(writer)).try_init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_ansi(ansi).event_format(text::TextLines { ansi }).with_writer(writer))
+            .try_init(),
     };
     if installed.is_err() {
         return LogGuard { batch: None };

@@ -36,7 +36,7 @@ impl FromRequestParts<AppState> for ClientIp {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         // The edge middleware has already resolved it for this request.
-        if let Ok(Some(ip)) = crate::audit::REQUEST.try_with(|c| c.ip) {
+        if let Ok(Some(ip)) = crate::request_ctx::REQUEST.try_with(|c| c.ip) {
             return Ok(Self(ip));
         }
         let peer =

@@ -1,19 +1,19 @@
 //! JSON log lines in the shape of `tracing-subscriber`'s JSON format
-//! (`{"timestamp","level","fields":{…},"target","spans":[{…,"name"}]}`), written without
-//! re-parsing: span fields are stored as JSON once (by [`JsonFields`]) and spliced into every
-//! line as they are, where the stock formatter parses them back into values for each line.
+//! (`{"timestamp","level","fields":{…},"target","spans":[{…,"name"}]}`). The request a line
+//! belongs to appears as the first span, `{"name":"request","request_id","method","path",
+//! "subject"}`, taken from the request context rather than from a `tracing` span. Fields are
+//! written straight into the line (no intermediate strings), and span fields are stored as
+//! JSON once (by [`JsonFields`]) and spliced in as they are.
 
 use std::fmt::{self, Write as _};
 
 use tracing::{field::Field, Event, Subscriber};
 use tracing_subscriber::{
-    fmt::{
-        format::{JsonFields, Writer},
-        time::{FormatTime, SystemTime},
-        FmtContext, FormatEvent, FormattedFields,
-    },
+    fmt::{format::JsonFields, format::Writer, FmtContext, FormatEvent, FormattedFields},
     registry::LookupSpan,
 };
+
+use crate::request_ctx::REQUEST;
 
 /// The event formatter for `GATEHOUSE_LOG_FORMAT=json`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -25,21 +25,37 @@ where
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, JsonFields>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
-        w.write_str("{\"timestamp\":\"")?;
-        SystemTime.format_time(&mut w)?;
-        write!(w, "\",\"level\":\"{}\",\"fields\":{{", meta.level())?;
-        let mut fields = Fields { out: String::new(), first: true };
+        write!(w, "{{\"timestamp\":\"{}\"", super::now())?;
+        write!(w, ",\"level\":\"{}\",\"fields\":{{", meta.level())?;
+        let mut fields = Fields { w: &mut w, first: true, result: Ok(()) };
         event.record(&mut fields);
-        w.write_str(&fields.out)?;
+        fields.result?;
         w.write_str("},\"target\":")?;
-        w.write_str(&quoted(meta.target()))?;
-        if let Some(scope) = ctx.event_scope() {
-            w.write_str(",\"spans\":[")?;
-            for (i, span) in scope.from_root().enumerate() {
-                if i > 0 {
-                    w.write_char(',')?;
+        write_quoted(&mut w, meta.target())?;
+        let mut spans = 0;
+        REQUEST
+            .try_with(|c| -> fmt::Result {
+                spans += 1;
+                w.write_str(",\"spans\":[{\"name\":\"request\",\"request_id\":")?;
+                write_quoted(&mut w, c.request_id.to_str().unwrap_or("-"))?;
+                w.write_str(",\"method\":")?;
+                write_quoted(&mut w, c.method.as_str())?;
+                w.write_str(",\"path\":")?;
+                write_quoted(&mut w, c.uri.path())?;
+                if let Some(subject) = c.subject.get() {
+                    w.write_str(",\"subject\":\"")?;
+                    write!(Escaped(&mut w), "{subject}")?;
+                    w.write_char('"')?;
                 }
-                write!(w, "{{\"name\":{}", quoted(span.name()))?;
+                w.write_char('}')
+            })
+            .unwrap_or(Ok(()))?;
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                w.write_str(if spans == 0 { ",\"spans\":[" } else { "," })?;
+                spans += 1;
+                w.write_str("{\"name\":")?;
+                write_quoted(&mut w, span.name())?;
                 let ext = span.extensions();
                 let stored = ext.get::<FormattedFields<JsonFields>>().map(|f| f.fields.as_str()).unwrap_or("");
                 // `{"a":1,"b":"x"}` → `,"a":1,"b":"x"}`; nothing recorded → `}`.
@@ -48,65 +64,99 @@ where
                     _ => w.write_char('}')?,
                 }
             }
+        }
+        if spans > 0 {
             w.write_char(']')?;
         }
         w.write_str("}\n")
     }
 }
 
-fn quoted(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+/// Writes `s` as a JSON string literal.
+fn write_quoted(w: &mut impl fmt::Write, s: &str) -> fmt::Result {
+    w.write_char('"')?;
+    Escaped(&mut *w).write_str(s)?;
+    w.write_char('"')
+}
+
+/// Escapes what passes through it for the inside of a JSON string literal.
+struct Escaped<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for Escaped<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut clean = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let escape = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            // Every byte escaped is ASCII, so `i` is a char boundary.
+            self.0.write_str(&s[clean..i])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{b:04x}")?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            clean = i + 1;
+        }
+        self.0.write_str(&s[clean..])
+    }
 }
 
 /// Writes an event's fields as JSON members.
-struct Fields {
-    out: String,
+struct Fields<'a, W: fmt::Write> {
+    w: &'a mut W,
     first: bool,
+    result: fmt::Result,
 }
 
-impl Fields {
-    fn key(&mut self, field: &Field) {
-        if !self.first {
-            self.out.push(',');
+impl<W: fmt::Write> Fields<'_, W> {
+    fn member(&mut self, field: &Field, value: impl FnOnce(&mut W) -> fmt::Result) {
+        if self.result.is_err() {
+            return;
         }
-        self.first = false;
-        self.out.push_str(&quoted(field.name()));
-        self.out.push(':');
+        let sep = if std::mem::take(&mut self.first) { "" } else { "," };
+        self.result = self
+            .w
+            .write_str(sep)
+            .and_then(|()| write_quoted(self.w, field.name()))
+            .and_then(|()| self.w.write_char(':'))
+            .and_then(|()| value(self.w));
     }
 }
 
-impl tracing::field::Visit for Fields {
+impl<W: fmt::Write> tracing::field::Visit for Fields<'_, W> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.key(field);
-        self.out.push_str(&quoted(value));
+        self.member(field, |w| write_quoted(w, value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        let _ = write!(self.out, "{value}");
+        self.member(field, |w| write!(w, "{value}"));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        let _ = write!(self.out, "{value}");
+        self.member(field, |w| write!(w, "{value}"));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.key(field);
-        let _ = write!(self.out, "{value}");
+        self.member(field, |w| write!(w, "{value}"));
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.key(field);
-        match serde_json::Number::from_f64(value) {
-            Some(n) => {
-                let _ = write!(self.out, "{n}");
-            }
-            None => self.out.push_str(&quoted(&value.to_string())),
-        }
+        self.member(field, |w| match serde_json::Number::from_f64(value) {
+            Some(n) => write!(w, "{n}"),
+            None => write!(w, "\"{value}\""),
+        });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.key(field);
-        self.out.push_str(&quoted(&format!("{value:?}")));
+        self.member(field, |w| {
+            w.write_char('"')?;
+            write!(Escaped(&mut *w), "{value:?}")?;
+            w.write_char('"')
+        });
     }
 }
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -168,5 +218,45 @@ mod tests {
         assert_eq!(l["spans"][0], serde_json::json!({"name": "request", "request_id": "r-1", "subject": "user:1"}));
         assert_eq!(l["spans"][1], serde_json::json!({"name": "inner"}));
         assert!(l["timestamp"].as_str().is_some_and(|t| t.ends_with('Z') && t.contains('T')), "{l}");
+    }
+
+    #[tokio::test]
+    async fn the_request_context_is_the_first_span() {
+        use axum::http::{HeaderValue, Method, Uri};
+
+        use crate::request_ctx::{set_subject, RequestCtx};
+
+        let sink = Sink::default();
+        let layer = tracing_subscriber::fmt::layer()
+            .fmt_fields(JsonFields::new())
+            .event_format(JsonLines)
+            .with_writer(sink.clone());
+        let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+        let ctx = RequestCtx {
+            request_id: HeaderValue::from_static("r-2"),
+            ip: None,
+            method: Method::POST,
+            uri: Uri::from_static("/a%22b/c?key=never-logged"),
+            subject: std::cell::OnceCell::new(),
+        };
+        REQUEST
+            .scope(ctx, async {
+                tracing::info!(target: "gatehouse::access", status = 401u16, "before");
+                set_subject(&gatehouse_core::Subject::Client("c\"1".into()));
+                let inner = tracing::info_span!("inner", n = 2);
+                let _i = inner.enter();
+                tracing::info!(target: "gatehouse::access", status = 200u16, "after");
+            })
+            .await;
+        let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert!(!out.contains("never-logged"), "{out}");
+        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        let request = serde_json::json!({"name": "request", "request_id": "r-2", "method": "POST", "path": "/a%22b/c"});
+        assert_eq!(lines[0]["spans"], serde_json::json!([request]));
+        let mut with_subject = request.clone();
+        with_subject["subject"] = "client:c\"1".into();
+        assert_eq!(lines[1]["spans"], serde_json::json!([with_subject, {"name": "inner", "n": 2}]));
+        assert_eq!(lines[1]["fields"], serde_json::json!({"status": 200, "message": "after"}));
     }
 }
