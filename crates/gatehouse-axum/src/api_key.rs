@@ -154,7 +154,7 @@ impl<K: ApiKeySource> ApiKey<K> {
     /// [`AuthRejection::Unavailable`] when the authenticator cannot decide.
     pub async fn authenticate(&self, state: &AuthState) -> Result<Authenticated, AuthRejection> {
         let result = state.authenticator.authenticate(Credential::ApiKey(self.key.expose_secret())).await;
-        result.map(Authenticated).map_err(|e| match e {
+        result.map(Authenticated::from).map_err(|e| match e {
             AuthError::Invalid { reason } => AuthRejection::InvalidCredential { challenge: Self::challenge(), reason },
             AuthError::Unsupported => {
                 AuthRejection::InvalidCredential { challenge: Self::challenge(), reason: "unsupported_credential" }

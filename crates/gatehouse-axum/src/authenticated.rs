@@ -1,6 +1,6 @@
 //! The verified-principal extractor (`get_current_user`'s first half).
 
-use std::{borrow::Cow, ops::Deref};
+use std::{borrow::Cow, ops::Deref, sync::Arc};
 
 use axum::{
     extract::{FromRef, FromRequestParts, OptionalFromRequestParts},
@@ -20,8 +20,18 @@ use crate::{
 /// Credentials are looked for in order: `Authorization: Bearer`, then the API key (header,
 /// query or cookie, per [`AuthState::with_api_key`]), then the session cookie (each only if
 /// configured on [`AuthState`]).
+///
+/// The principal is shared (`Arc`): the extractors, [`crate::Scoped`] and the request's
+/// extensions hold one copy between them, and an [`Authenticator`](crate::Authenticator)
+/// with a cache can hand out its cached principal without copying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authenticated(pub Principal);
+pub struct Authenticated(pub Arc<Principal>);
+
+impl From<Principal> for Authenticated {
+    fn from(p: Principal) -> Self {
+        Self(Arc::new(p))
+    }
+}
 
 impl Deref for Authenticated {
     type Target = Principal;
@@ -77,7 +87,7 @@ pub async fn authenticate(parts: &mut Parts, state: &AuthState) -> Result<Option
     let Some(cred) = find_credential(parts, state)? else {
         return Ok(None);
     };
-    let principal = state.authenticator.authenticate(cred.credential()).await.map_err(|e| match e {
+    let principal = state.authenticator.authenticate_shared(cred.credential()).await.map_err(|e| match e {
         AuthError::Invalid { reason } => AuthRejection::InvalidToken { reason },
         AuthError::Unsupported => AuthRejection::InvalidToken { reason: "unsupported_credential" },
         AuthError::Unavailable => AuthRejection::Unavailable,

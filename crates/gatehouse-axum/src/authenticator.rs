@@ -57,6 +57,16 @@ impl AuthError {
 pub trait Authenticator: Send + Sync + 'static {
     /// Verifies `credential`.
     fn authenticate<'a>(&'a self, credential: Credential<'a>) -> BoxFuture<'a, Result<Principal, AuthError>>;
+
+    /// Verifies `credential`, returning a shared principal. The extractors call this one.
+    /// The default wraps [`authenticate`](Self::authenticate); an implementation that
+    /// caches principals can override it to hand out its cached `Arc` without a copy.
+    fn authenticate_shared<'a>(
+        &'a self,
+        credential: Credential<'a>,
+    ) -> BoxFuture<'a, Result<Arc<Principal>, AuthError>> {
+        Box::pin(async move { self.authenticate(credential).await.map(Arc::new) })
+    }
 }
 
 /// Verifies bearer JWTs with a [`TokenVerifier`]; refuses other credential kinds.

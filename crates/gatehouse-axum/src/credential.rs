@@ -24,17 +24,33 @@ impl std::fmt::Debug for BearerToken {
 /// Longest `Authorization` value we will look at (bytes).
 pub const MAX_CREDENTIAL_LEN: usize = 8192;
 
-/// RFC 6750 `b64token` characters, as a table: this runs over every byte of every token.
-const B64TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=');
-        c += 1;
+/// Whether `b` is an RFC 6750 `b64token` character. Written as comparisons joined with `|`
+/// (no table, no short-circuit) so the compiler checks many bytes per instruction: this runs
+/// over every byte of every token.
+#[inline(always)]
+const fn is_b64token(b: u8) -> bool {
+    (b.wrapping_sub(b'a') < 26)
+        | (b.wrapping_sub(b'A') < 26)
+        | (b.wrapping_sub(b'0') < 10)
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
+        | (b == b'+')
+        | (b == b'/')
+        | (b == b'=')
+}
+
+/// Whether every byte is a `b64token` character, 32 bytes at a time.
+fn all_b64token(s: &[u8]) -> bool {
+    let mut chunks = s.chunks_exact(32);
+    for c in &mut chunks {
+        if !c.iter().fold(true, |ok, &b| ok & is_b64token(b)) {
+            return false;
+        }
     }
-    t
-};
+    chunks.remainder().iter().all(|&b| is_b64token(b))
+}
 
 /// Parses an `Authorization` header value as a bearer token (RFC 6750 §2.1 `b64token`).
 pub fn parse_bearer(value: &[u8]) -> Result<&str, AuthRejection> {
@@ -42,16 +58,18 @@ pub fn parse_bearer(value: &[u8]) -> Result<&str, AuthRejection> {
     if value.len() > MAX_CREDENTIAL_LEN {
         return Err(AuthRejection::InvalidToken { reason: "token_too_large" });
     }
-    let s = std::str::from_utf8(value).map_err(|_| bad())?;
-    let (scheme, token) = s.split_once(' ').ok_or_else(bad)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let space = value.iter().position(|&b| b == b' ').ok_or_else(bad)?;
+    let (scheme, rest) = value.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return Err(bad());
     }
-    let token = token.trim_start_matches(' ');
-    if token.is_empty() || !token.bytes().all(|c| B64TOKEN[usize::from(c)]) {
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let token = &rest[start..];
+    if token.is_empty() || !all_b64token(token) {
         return Err(bad());
     }
-    Ok(token)
+    // All ASCII by now, so this cannot fail.
+    std::str::from_utf8(token).map_err(|_| bad())
 }
 
 fn bearer_from(parts: &Parts) -> Result<Option<BearerToken>, AuthRejection> {
@@ -104,5 +122,28 @@ mod tests {
         assert!(parse_bearer(b"Bearer a b").is_err());
         assert!(parse_bearer(b"Bearer \xff").is_err());
         assert!(parse_bearer(&[b'x'; 9000]).is_err());
+        assert_eq!(parse_bearer(b"BEARER   a=").unwrap(), "a=");
+        assert!(parse_bearer(b"Bearer\tabc").is_err());
+        assert!(parse_bearer(b"\xffearer abc").is_err());
+    }
+
+    /// Every byte value, at every position around the 32-byte chunk boundaries, is accepted
+    /// exactly when RFC 6750 allows it.
+    #[test]
+    fn every_byte_at_every_chunk_position() {
+        let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b);
+        for len in [1usize, 31, 32, 33, 64, 65, 700] {
+            for pos in [0, 1, 30, 31, 32, 33, 63, 64, len - 1].into_iter().filter(|&p| p < len) {
+                for b in 0..=255u8 {
+                    let mut value = b"Bearer ".to_vec();
+                    value.extend(std::iter::repeat_n(b'a', len));
+                    value[7 + pos] = b;
+                    let parsed = parse_bearer(&value);
+                    // A leading space is skipped (several spaces may separate scheme and token).
+                    let expect = allowed(b) || (b == b' ' && pos == 0 && len > 1);
+                    assert_eq!(parsed.is_ok(), expect, "byte {b:#04x} at {pos} of {len}");
+                }
+            }
+        }
     }
 }

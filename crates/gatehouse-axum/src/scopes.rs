@@ -109,9 +109,16 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Authenticated::from_request_parts(parts, state).await?;
-        let mut required = parts.extensions.get::<RequiredScopes>().cloned().unwrap_or_default();
-        required.extend(R::SCOPES);
-        required.check(&auth)?;
+        match parts.extensions.get::<RequiredScopes>() {
+            // The usual case (a `SecureRouter::scoped::<R>` route): the router already requires
+            // R's scopes, so check the router's list as it is.
+            Some(outer) if R::SCOPES.iter().all(|s| outer.0.contains(s)) => outer.check(&auth)?,
+            outer => {
+                let mut required = outer.cloned().unwrap_or_default();
+                required.extend(R::SCOPES);
+                required.check(&auth)?;
+            }
+        }
         Ok(Self { auth, _r: PhantomData })
     }
 }

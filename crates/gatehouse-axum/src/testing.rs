@@ -350,7 +350,7 @@ impl<S: Service<Request>> Service<Request> for OverridePrincipal<S> {
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        req.extensions_mut().insert(Authenticated(self.principal.clone()));
+        req.extensions_mut().insert(Authenticated::from(self.principal.clone()));
         self.inner.call(req)
     }
 }

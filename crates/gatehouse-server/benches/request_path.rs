@@ -2,7 +2,9 @@
 //! the whole `/users/me` stack (middleware, bearer → verified-token cache → revocation check →
 //! scopes → cached user → JSON) against a bare axum `/hello`, and the revocation check alone
 //! with a populated denylist, so its share of a request can be read off directly.
-//! Run with `cargo bench -p gatehouse-server --bench request_path`.
+//! Run with `cargo bench -p gatehouse-server --bench request_path`. With
+//! `GATEHOUSE_BENCH_LOGS=text` (or `json`) the server's real log subscriber is installed, so
+//! the access log is part of the measured cost; its lines go to stderr (`2>/dev/null`).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::{collections::BTreeMap, hint::black_box, net::SocketAddr, sync::Arc};
@@ -19,7 +21,7 @@ use gatehouse_core::{Clock, CredentialKind, Principal, ScopeSet, Subject, System
 use gatehouse_server::{
     accounts::{create_user, NewUser},
     revocation::Revocations,
-    settings::Settings,
+    settings::{LogFormat, Settings},
     startup::{router, Application},
 };
 use tower::ServiceExt as _;
@@ -69,6 +71,9 @@ fn users_me(c: &mut Criterion) {
         let res = app.clone().oneshot(request("GET", "/users/me", Some(&token), Body::empty())).await.unwrap();
         assert_eq!(res.status(), StatusCode::OK, "the benchmark must measure the success path");
     });
+    let _logs = std::env::var("GATEHOUSE_BENCH_LOGS")
+        .ok()
+        .map(|f| gatehouse_server::telemetry::init(if f == "json" { LogFormat::Json } else { LogFormat::Text }));
     let mut g = c.benchmark_group("in_process");
     g.bench_function("hello_bare_axum", |b| {
         b.to_async(&rt).iter(|| hello.clone().oneshot(request("GET", "/hello", None, Body::empty())))

@@ -27,13 +27,13 @@ pub struct ServerAuthenticator {
 }
 
 impl ServerAuthenticator {
-    async fn bearer(&self, token: &str) -> Result<Principal, AuthError> {
+    async fn bearer(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let ring = self.keys.current();
         if let Some((claims, principal)) = self.verified.get(token, ring.generation) {
             // Signature already verified under this keyring; time and revocation still apply.
             ring.verifier.check_times(&claims, self.clock.as_ref()).map_err(|e| AuthError::invalid(e.reason()))?;
             self.revocations.check(&principal).map_err(AuthError::invalid)?;
-            return Ok(Principal::clone(&principal));
+            return Ok(principal);
         }
         let mut ring = ring;
         let mut result = ring.verifier.verify(token, self.clock.as_ref());
@@ -42,9 +42,9 @@ impl ServerAuthenticator {
             result = ring.verifier.verify(token, self.clock.as_ref());
         }
         let claims = result.map_err(|e| AuthError::invalid(e.reason()))?;
-        let principal = Principal::from_claims(&claims);
+        let principal = Arc::new(Principal::from_claims(&claims));
         self.revocations.check(&principal).map_err(AuthError::invalid)?;
-        self.verified.insert(token, ring.generation, claims, principal.clone(), self.clock.now());
+        self.verified.insert(token, ring.generation, claims, Arc::clone(&principal), self.clock.now());
         Ok(principal)
     }
 
@@ -126,16 +126,22 @@ impl ServerAuthenticator {
 
 impl Authenticator for ServerAuthenticator {
     fn authenticate<'a>(&'a self, credential: Credential<'a>) -> BoxFuture<'a, Result<Principal, AuthError>> {
+        Box::pin(async move { self.authenticate_shared(credential).await.map(Arc::unwrap_or_clone) })
+    }
+
+    /// A cached bearer token's principal is handed out as the cache holds it, not copied.
+    fn authenticate_shared<'a>(
+        &'a self,
+        credential: Credential<'a>,
+    ) -> BoxFuture<'a, Result<Arc<Principal>, AuthError>> {
         Box::pin(async move {
             let result = match credential {
                 Credential::Bearer(t) => self.bearer(t).await,
-                Credential::ApiKey(k) => self.api_key(k).await,
-                Credential::SessionCookie(c) => self.cookie(c).await,
+                Credential::ApiKey(k) => self.api_key(k).await.map(Arc::new),
+                Credential::SessionCookie(c) => self.cookie(c).await.map(Arc::new),
             };
             match &result {
-                Ok(p) => {
-                    crate::request_ctx::set_subject(&p.subject);
-                }
+                Ok(p) => crate::request_ctx::set_subject(&p.subject),
                 Err(e) => tracing::info!(reason = ?e, "credential refused"),
             }
             result

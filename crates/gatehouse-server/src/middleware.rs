@@ -36,7 +36,8 @@ fn sane_request_id(v: &HeaderValue) -> bool {
 /// - marks credential headers sensitive;
 /// - renders every error response in the API error shape with the request id, including
 ///   bare ones from the framework (404, 405, 413, 415);
-/// - sets the security headers.
+/// - sets the security headers;
+/// - records the request's metrics (route template from [`crate::metrics::MarkRouteLayer`]).
 pub async fn edge(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
     let id = match req.headers().get(&REQUEST_ID) {
@@ -46,13 +47,7 @@ pub async fn edge(State(st): State<AppState>, mut req: Request, next: Next) -> R
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = peer.map(|p| crate::net::client_ip(p, xff, &st.trusted_proxies));
-    let ctx = RequestCtx {
-        request_id: id.clone(),
-        ip,
-        method: req.method().clone(),
-        uri: req.uri().clone(),
-        subject: std::cell::OnceCell::new(),
-    };
+    let ctx = RequestCtx::new(id.clone(), ip, req.method().clone(), req.uri().clone());
     REQUEST
         .scope(ctx, async move {
             let tls = req.uri().scheme_str() == Some("https");
@@ -85,7 +80,13 @@ pub async fn edge(State(st): State<AppState>, mut req: Request, next: Next) -> R
                     HeaderValue::from_static("max-age=31536000; includeSubDomains"),
                 );
             }
-            access_log(res.status(), start.elapsed());
+            let elapsed = start.elapsed();
+            REQUEST.with(|c| {
+                if let Some(route) = c.route.get() {
+                    st.metrics.request(route, &c.method, res.status().as_u16(), elapsed);
+                }
+            });
+            access_log(res.status(), elapsed);
             res.headers_mut().insert(REQUEST_ID, id);
             res
         })

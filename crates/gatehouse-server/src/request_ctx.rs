@@ -7,7 +7,10 @@
 
 use std::{cell::OnceCell, net::IpAddr};
 
-use axum::http::{HeaderValue, Method, Uri};
+use axum::{
+    extract::MatchedPath,
+    http::{HeaderValue, Method, Uri},
+};
 use gatehouse_core::Subject;
 
 /// The current request, as the edge middleware saw it.
@@ -23,6 +26,15 @@ pub struct RequestCtx {
     pub uri: Uri,
     /// Who the request authenticated as, once the authenticator has accepted a credential.
     pub subject: OnceCell<Subject>,
+    /// The route template the request matched (set by [`crate::metrics::MarkRouteLayer`]).
+    pub route: OnceCell<MatchedPath>,
+}
+
+impl RequestCtx {
+    /// The context of a request that has not been routed or authenticated yet.
+    pub fn new(request_id: HeaderValue, ip: Option<IpAddr>, method: Method, uri: Uri) -> Self {
+        Self { request_id, ip, method, uri, subject: OnceCell::new(), route: OnceCell::new() }
+    }
 }
 
 tokio::task_local! {

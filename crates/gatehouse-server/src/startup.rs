@@ -355,7 +355,7 @@ pub fn routes(auth: AuthState) -> SecureRouter<AppState> {
 pub fn router(state: AppState) -> anyhow::Result<Router> {
     let routes = routes(state.auth.clone())
         .into_router()
-        .route_layer(from_fn_with_state(state.clone(), crate::metrics::track))
+        .route_layer(crate::metrics::MarkRouteLayer)
         .fallback(middleware::not_found)
         .with_state(state.clone());
     // Outermost first.

@@ -232,13 +232,12 @@ mod tests {
             .event_format(JsonLines)
             .with_writer(sink.clone());
         let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
-        let ctx = RequestCtx {
-            request_id: HeaderValue::from_static("r-2"),
-            ip: None,
-            method: Method::POST,
-            uri: Uri::from_static("/a%22b/c?key=never-logged"),
-            subject: std::cell::OnceCell::new(),
-        };
+        let ctx = RequestCtx::new(
+            HeaderValue::from_static("r-2"),
+            None,
+            Method::POST,
+            Uri::from_static("/a%22b/c?key=never-logged"),
+        );
         REQUEST
             .scope(ctx, async {
                 tracing::info!(target: "gatehouse::access", status = 401u16, "before");

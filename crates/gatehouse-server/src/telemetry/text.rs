@@ -90,6 +90,9 @@ struct EscapeWriter<'a, W: fmt::Write>(&'a mut W);
 
 impl<W: fmt::Write> fmt::Write for EscapeWriter<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return self.0.write_str(s);
+        }
         let mut clean = 0;
         for (i, c) in s.char_indices() {
             if c.is_control() {
@@ -110,9 +113,29 @@ struct Fields<'a, W: fmt::Write> {
     result: fmt::Result,
 }
 
+impl<W: fmt::Write> Fields<'_, W> {
+    /// Writes ` key=value` for a value that needs no escaping (a number or a bool).
+    fn plain(&mut self, field: &Field, value: impl fmt::Display) {
+        if self.result.is_err() || self.message {
+            return;
+        }
+        let sep = if std::mem::take(&mut self.first) { "" } else { " " };
+        self.result = write!(self.w, "{sep}{}={value}", field.name());
+    }
+}
+
 impl<W: fmt::Write> tracing::field::Visit for Fields<'_, W> {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.record_debug(field, &value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.plain(field, value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.plain(field, value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.plain(field, value);
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if self.result.is_err() || (field.name() == "message") != self.message {
@@ -163,13 +186,12 @@ mod tests {
             .with_writer(sink.clone());
         let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
         tracing::info!(target: "outside", "no request\nforged line");
-        let ctx = RequestCtx {
-            request_id: HeaderValue::from_static("r-1"),
-            ip: None,
-            method: Method::GET,
-            uri: Uri::from_static("/users/me?api_key=never-logged"),
-            subject: std::cell::OnceCell::new(),
-        };
+        let ctx = RequestCtx::new(
+            HeaderValue::from_static("r-1"),
+            None,
+            Method::GET,
+            Uri::from_static("/users/me?api_key=never-logged"),
+        );
         REQUEST
             .scope(ctx, async {
                 crate::request_ctx::set_subject(&Subject::User("u1".into()));
