@@ -366,7 +366,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
         .map_request(|req: axum::http::Request<_>| req.map(axum::body::Body::new))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
-        .layer(from_fn_with_state(state.clone(), browser::csrf_guard))
+        .layer(browser::CsrfGuardLayer(state.clone()))
         .service(routes);
     Ok(Router::new().fallback_service(stack))
 }

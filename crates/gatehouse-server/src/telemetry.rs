@@ -82,9 +82,40 @@ impl<'a> MakeWriter<'a> for BatchWriter {
     }
 }
 
-/// The current time as RFC 3339 with microseconds, for log lines.
-fn now() -> humantime::Rfc3339Timestamp {
-    humantime::format_rfc3339_micros(std::time::SystemTime::now())
+/// The current time as RFC 3339 with microseconds (`2026-11-24T06:00:00.123456Z`), for log
+/// lines. The date and time of day are formatted once per second per thread.
+fn now() -> Timestamp {
+    thread_local! {
+        static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
+    }
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let mut out = [0u8; 27];
+    let (cached, mut prefix) = SECOND.get();
+    if cached != secs {
+        let whole = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+        let text = humantime::format_rfc3339_seconds(whole).to_string();
+        prefix.copy_from_slice(&text.as_bytes()[..19]);
+        SECOND.set((secs, prefix));
+    }
+    out[..19].copy_from_slice(&prefix);
+    out[19] = b'.';
+    let mut micros = since_epoch.subsec_micros();
+    for i in (20..26).rev() {
+        out[i] = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    out[26] = b'Z';
+    Timestamp(out)
+}
+
+/// A formatted [`now`].
+struct Timestamp([u8; 27]);
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(std::str::from_utf8(&self.0).unwrap_or("1970-01-01T00:00:00.000000Z"))
+    }
 }
 
 /// Keeps the periodic flush running; dropping it writes out what is pending. Hold it for
@@ -142,4 +173,20 @@ pub fn init(format: LogFormat) -> LogGuard {
         batch.flush();
     }
     LogGuard { batch: Some(batch) }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339_micros_and_agree_with_humantime() {
+        for _ in 0..3 {
+            let ours = super::now().to_string();
+            let theirs = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+            assert_eq!(ours.len(), 27, "{ours}");
+            assert!(humantime::parse_rfc3339(&ours).is_ok(), "{ours}");
+            // Same second (barring a tick between the two calls).
+            assert!(ours[..17] == theirs[..17], "{ours} vs {theirs}");
+            std::thread::sleep(std::time::Duration::from_millis(600));
+        }
+    }
 }

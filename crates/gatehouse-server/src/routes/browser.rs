@@ -8,7 +8,6 @@ use axum::{
     body::Bytes,
     extract::{Request, State},
     http::{header, HeaderMap, HeaderValue, Method, StatusCode},
-    middleware::Next,
     response::{IntoResponse, Response},
     Json,
 };
@@ -159,17 +158,18 @@ pub async fn delete(State(st): State<AppState>, who: Authenticated) -> Result<Re
     Ok(res)
 }
 
-/// Middleware: an unsafe request whose credential is the session cookie (no
-/// `Authorization`, no `X-API-Key`) must carry `X-CSRF-Token` matching its session, or 403.
-pub async fn csrf_guard(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// The CSRF rule: an unsafe request whose credential is the session cookie (no
+/// `Authorization`, no `X-API-Key`) must carry `X-CSRF-Token` matching its session. Returns
+/// the 403 for a request that breaks it.
+pub fn csrf_refusal(settings: &Settings, req: &Request) -> Option<Response> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
     let other_credential = req.headers().contains_key(header::AUTHORIZATION) || req.headers().contains_key("x-api-key");
     let login = req.method() == Method::POST && req.uri().path() == "/session";
     if safe || other_credential || login {
-        return next.run(req).await;
+        return None;
     }
-    let (session_cookie, _) = cookie_names(&st.settings);
-    let cookie = req
+    let (session_cookie, _) = cookie_names(settings);
+    let secret = req
         .headers()
         .get_all(header::COOKIE)
         .iter()
@@ -177,19 +177,55 @@ pub async fn csrf_guard(State(st): State<AppState>, req: Request, next: Next) ->
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == session_cookie)
-        .map(|(_, v)| v.to_owned());
-    if let Some(secret) = cookie {
-        let expected = csrf_token_for(&secret);
-        let sent = req.headers().get("x-csrf-token").map(|v| v.as_bytes()).unwrap_or_default();
-        if !bool::from(sent.ct_eq(expected.as_bytes())) {
-            tracing::info!(reason = "csrf_failed", "unsafe cookie request without a valid CSRF token");
-            return ErrorBody::new(
-                StatusCode::FORBIDDEN,
-                "csrf_failed",
-                "X-CSRF-Token is missing or does not match the session",
-            )
-            .into_response();
+        .map(|(_, v)| v)?;
+    let expected = csrf_token_for(secret);
+    let sent = req.headers().get("x-csrf-token").map(|v| v.as_bytes()).unwrap_or_default();
+    if bool::from(sent.ct_eq(expected.as_bytes())) {
+        return None;
+    }
+    tracing::info!(reason = "csrf_failed", "unsafe cookie request without a valid CSRF token");
+    Some(
+        ErrorBody::new(StatusCode::FORBIDDEN, "csrf_failed", "X-CSRF-Token is missing or does not match the session")
+            .into_response(),
+    )
+}
+
+/// Layer applying [`csrf_refusal`] to every request. A plain service (the inner future is
+/// returned as it is) rather than a `from_fn` middleware, which cost a boxed future and a
+/// service clone per request.
+#[derive(Debug, Clone)]
+pub struct CsrfGuardLayer(pub AppState);
+
+impl<S> tower::Layer<S> for CsrfGuardLayer {
+    type Service = CsrfGuard<S>;
+    fn layer(&self, inner: S) -> CsrfGuard<S> {
+        CsrfGuard { inner, state: self.0.clone() }
+    }
+}
+
+/// The service made by [`CsrfGuardLayer`].
+#[derive(Debug, Clone)]
+pub struct CsrfGuard<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> tower::Service<Request> for CsrfGuard<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = futures_util::future::Either<std::future::Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match csrf_refusal(&self.state.settings, &req) {
+            Some(refused) => futures_util::future::Either::Left(std::future::ready(Ok(refused))),
+            None => futures_util::future::Either::Right(self.inner.call(req)),
         }
     }
-    next.run(req).await
 }
