@@ -175,6 +175,34 @@ pub fn init(format: LogFormat) -> LogGuard {
     LogGuard { batch: Some(batch) }
 }
 
+/// A log destination for the formatters' tests: everything written, in memory.
+#[cfg(test)]
+mod test_sink {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    #[derive(Clone, Default)]
+    pub(super) struct Sink(pub(super) Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Sink {
+        type Writer = Sink;
+        fn make_writer(&'a self) -> Sink {
+            self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -150,32 +150,12 @@ impl<W: fmt::Write> tracing::field::Visit for Fields<'_, W> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use axum::http::{HeaderValue, Method, Uri};
     use gatehouse_core::Subject;
-    use tracing_subscriber::{fmt::MakeWriter, prelude::*};
+    use tracing_subscriber::prelude::*;
 
     use super::*;
-    use crate::request_ctx::RequestCtx;
-
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl<'a> MakeWriter<'a> for Sink {
-        type Writer = Sink;
-        fn make_writer(&'a self) -> Sink {
-            self.clone()
-        }
-    }
+    use crate::{request_ctx::RequestCtx, telemetry::test_sink::Sink};
 
     #[tokio::test]
     async fn lines_carry_the_request_and_escape_control_characters() {
