@@ -28,6 +28,9 @@ pub enum ApiError {
     /// 400: the request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// 413: the request body is over the size limit.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
     /// 403: authenticated but not allowed.
     #[error("{1}")]
     Forbidden(&'static str, String),
@@ -86,6 +89,9 @@ impl IntoResponse for ApiError {
                     .with_field(field.clone())
             }
             Self::BadRequest(d) => ErrorBody::new(StatusCode::BAD_REQUEST, "bad_request", d.clone()),
+            Self::PayloadTooLarge => {
+                ErrorBody::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+            }
             Self::Forbidden(code, d) => ErrorBody::new(StatusCode::FORBIDDEN, *code, d.clone()),
             Self::NotFound(what) => ErrorBody::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
             Self::Conflict(d) => ErrorBody::new(StatusCode::CONFLICT, "conflict", d.clone()),

@@ -2,6 +2,7 @@
 
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, Request},
+    http::StatusCode,
     Json,
 };
 use serde::de::DeserializeOwned;
@@ -51,6 +52,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 Err(ApiError::BadRequest("Content-Type must be application/json".into()))
             }
             Err(JsonRejection::JsonSyntaxError(_)) => Err(ApiError::BadRequest("the body is not valid JSON".into())),
+            // A body cut off at the size limit (one sent without `Content-Length`).
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
     }

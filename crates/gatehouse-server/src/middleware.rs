@@ -1,15 +1,22 @@
 //! Cross-cutting HTTP behaviour: request ids, the request's log span and access log, header
 //! limits, the error shape for every error response, security headers.
 
-use std::net::SocketAddr;
+use std::{
+    convert::Infallible,
+    net::SocketAddr,
+    task::{Context, Poll},
+};
 
 use axum::{
-    extract::{ConnectInfo, Request, State},
+    body::{Body, HttpBody as _},
+    extract::{ConnectInfo, Request},
     http::{header, HeaderName, HeaderValue, StatusCode},
-    middleware::Next,
     response::{IntoResponse, Response},
+    serve::IncomingStream,
 };
-use gatehouse_axum::{with_request_id, ErrorBody};
+use gatehouse_axum::{with_request_id, BoxFuture, ErrorBody};
+use tokio::net::TcpListener;
+use tower::Service;
 
 use crate::{
     request_ctx::{RequestCtx, REQUEST},
@@ -24,73 +31,163 @@ fn sane_request_id(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
 }
 
-/// The one middleware every request passes first (one layer instead of five: each
-/// `from_fn` layer costs a boxed service and a large future per request):
+/// The service every request passes first, wrapping the rest of the stack:
 ///
 /// - accepts a sane incoming `X-Request-Id` or makes one, sets it on the request (for
 ///   handlers, the audit trail and logs) and on the response;
 /// - sets the request context ([`REQUEST`]: request id, client IP, method, path; the
 ///   authenticator adds the subject) that every log line of the request carries, and writes
 ///   the access-log line when the response is ready;
-/// - refuses oversized or too many headers with 431;
+/// - refuses oversized or too many headers with 431, and a body over `max_body_bytes` with
+///   413 (by its `Content-Length` at once; a body without one is cut off once it exceeds the
+///   limit, and the handler reading it answers 413);
 /// - marks credential headers sensitive;
 /// - renders every error response in the API error shape with the request id, including
 ///   bare ones from the framework (404, 405, 413, 415);
 /// - sets the security headers;
 /// - records the request's metrics (route template from [`crate::metrics::MarkRouteLayer`]).
-pub async fn edge(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let start = std::time::Instant::now();
-    let id = match req.headers().get(&REQUEST_ID) {
-        Some(v) if sane_request_id(v) => v.clone(),
-        _ => new_request_id(),
-    };
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = peer.map(|p| crate::net::client_ip(p, xff, &st.trusted_proxies));
-    let ctx = RequestCtx::new(id.clone(), ip, req.method().clone(), req.uri().clone());
-    REQUEST
-        .scope(ctx, async move {
-            let tls = req.uri().scheme_str() == Some("https");
-            let mut res = match header_limits(&req) {
+///
+/// It is a plain tower service rather than an `axum::middleware::from_fn` function: that
+/// would box a clone of the whole inner stack on every request, on top of its own boxed
+/// future, and served through an outer `Router` it cost another route lookup and boxed
+/// route future (docs/PERFORMANCE.md).
+#[derive(Debug, Clone)]
+pub struct Edge<S> {
+    state: AppState,
+    inner: S,
+    /// The connection's peer, when served by [`MakeEdge`]; otherwise the request's
+    /// `ConnectInfo<SocketAddr>` extension is used, if any.
+    peer: Option<SocketAddr>,
+}
+
+impl<S> Edge<S> {
+    /// Wraps `inner` (the routes and the rest of the middleware).
+    pub fn new(state: AppState, inner: S) -> Self {
+        Self { state, inner, peer: None }
+    }
+
+    /// The make-service for [`axum::serve`]: one [`Edge`] per connection, knowing its peer.
+    pub fn into_make_service(self) -> MakeEdge<S> {
+        MakeEdge(self)
+    }
+}
+
+impl<S> Service<Request> for Edge<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let start = std::time::Instant::now();
+        let st = &self.state;
+        let id = match req.headers().get(&REQUEST_ID) {
+            Some(v) if sane_request_id(v) => v.clone(),
+            _ => new_request_id(),
+        };
+        let peer = self.peer.or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
+        let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let ip = peer.map(|p| crate::net::client_ip(p.ip(), xff, &st.trusted_proxies));
+        let ctx = RequestCtx::new(id.clone(), ip, req.method().clone(), req.uri().clone());
+        let tls = req.uri().scheme_str() == Some("https");
+        let refused = header_limits(&req).or_else(|| body_limit(&mut req, st.settings.max_body_bytes));
+        if refused.is_none() {
+            for name in [header::AUTHORIZATION, header::COOKIE, HeaderName::from_static("x-api-key")] {
+                if let header::Entry::Occupied(mut e) = req.headers_mut().entry(name) {
+                    e.iter_mut().for_each(|v| v.set_sensitive(true));
+                }
+            }
+            req.headers_mut().insert(REQUEST_ID, id.clone());
+        }
+        // Take the service that was driven to readiness; leave a fresh clone behind.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let st = st.clone();
+        Box::pin(REQUEST.scope(ctx, async move {
+            let res = match refused {
                 Some(refused) => refused,
-                None => {
-                    for name in [header::AUTHORIZATION, header::COOKIE, HeaderName::from_static("x-api-key")] {
-                        if let header::Entry::Occupied(mut e) = req.headers_mut().entry(name) {
-                            e.iter_mut().for_each(|v| v.set_sensitive(true));
-                        }
-                    }
-                    req.headers_mut().insert(REQUEST_ID, id.clone());
-                    next.run(req).await
-                }
+                None => match inner.call(req).await {
+                    Ok(res) => res,
+                    Err(never) => match never {},
+                },
             };
-            let rid = id.to_str().unwrap_or("-");
-            if res.extensions().get::<ErrorBody>().is_some() {
-                res = with_request_id(res, Some(rid));
-            } else if (res.status().is_client_error() || res.status().is_server_error()) && !is_json(&res) {
-                res = bare_error(res.status()).into_response();
-                res = with_request_id(res, Some(rid));
+            Ok(finish(&st, res, id, tls, start))
+        }))
+    }
+}
+
+/// Everything the edge does to a response: the error shape, security headers, request id,
+/// metrics and the access line.
+fn finish(st: &AppState, mut res: Response, id: HeaderValue, tls: bool, start: std::time::Instant) -> Response {
+    let rid = id.to_str().unwrap_or("-");
+    if res.extensions().get::<ErrorBody>().is_some() {
+        res = with_request_id(res, Some(rid));
+    } else if (res.status().is_client_error() || res.status().is_server_error()) && !is_json(&res) {
+        res = bare_error(res.status()).into_response();
+        res = with_request_id(res, Some(rid));
+    }
+    let h = res.headers_mut();
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if tls {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    let elapsed = start.elapsed();
+    REQUEST.with(|c| {
+        if let Some(route) = c.route.get() {
+            st.metrics.request(route, &c.method, res.status().as_u16(), elapsed);
+        }
+    });
+    access_log(res.status(), elapsed);
+    res.headers_mut().insert(REQUEST_ID, id);
+    res
+}
+
+/// The make-service serving [`Edge`] over TCP (see [`Edge::into_make_service`]).
+#[derive(Debug, Clone)]
+pub struct MakeEdge<S>(Edge<S>);
+
+impl<S: Clone> Service<IncomingStream<'_, TcpListener>> for MakeEdge<S> {
+    type Response = Edge<S>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Edge<S>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, conn: IncomingStream<'_, TcpListener>) -> Self::Future {
+        let mut edge = self.0.clone();
+        edge.peer = Some(*conn.remote_addr());
+        std::future::ready(Ok(edge))
+    }
+}
+
+/// The 413 for a request whose `Content-Length` exceeds `max` bytes. A body of unknown length
+/// is wrapped so that reading past `max` fails, which axum's body extractors answer with 413.
+/// A body known to be empty (most `GET`s) is left as it is.
+fn body_limit(req: &mut Request, max: usize) -> Option<Response> {
+    match req.headers().get(header::CONTENT_LENGTH) {
+        Some(len) => {
+            let len = len.to_str().ok().and_then(|l| l.parse::<u64>().ok());
+            len.is_some_and(|l| l > max as u64).then(|| bare_error(StatusCode::PAYLOAD_TOO_LARGE).into_response())
+        }
+        None => {
+            if req.body().size_hint().exact() != Some(0) {
+                let body = std::mem::take(req.body_mut());
+                *req.body_mut() = Body::new(http_body_util::Limited::new(body, max));
             }
-            let h = res.headers_mut();
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-            if tls {
-                h.insert(
-                    header::STRICT_TRANSPORT_SECURITY,
-                    HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-                );
-            }
-            let elapsed = start.elapsed();
-            REQUEST.with(|c| {
-                if let Some(route) = c.route.get() {
-                    st.metrics.request(route, &c.method, res.status().as_u16(), elapsed);
-                }
-            });
-            access_log(res.status(), elapsed);
-            res.headers_mut().insert(REQUEST_ID, id);
-            res
-        })
-        .await
+            None
+        }
+    }
 }
 
 /// A fresh request id: a random UUID, formatted on the stack.

@@ -1,12 +1,11 @@
 //! Building and running the application (zero2prod's `Application::build`).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use axum::{
     extract::DefaultBodyLimit,
     http::{HeaderName, Method},
-    middleware::from_fn_with_state,
     routing::{delete, get, post, put},
     Router,
 };
@@ -15,11 +14,8 @@ use gatehouse_core::{Clock, PasswordHasher, SystemClock};
 use gatehouse_store::{SqlStore, Storage};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
-use tower_http::{
-    cors::{AllowOrigin, CorsLayer},
-    limit::RequestBodyLimitLayer,
-};
+use tower::{util::Either, ServiceBuilder};
+use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 
 use crate::{
     accounts::{create_user, NewUser},
@@ -28,7 +24,9 @@ use crate::{
     keys::KeyManager,
     middleware,
     revocation::Revocations,
-    routes::{account, admin, browser, clients, health, revocation, token, users, well_known, Admin, Me},
+    routes::{
+        account, admin, browser, browser::CsrfGuard, clients, health, revocation, token, users, well_known, Admin, Me,
+    },
     settings::Settings,
     state::{AppInner, AppState},
 };
@@ -107,7 +105,7 @@ pub async fn bootstrap_admin(
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    router: Router,
+    router: Server,
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -243,7 +241,7 @@ impl Application {
             }
         });
         tracing::info!(addr = %self.listener.local_addr()?, issuer = %self.state.settings.issuer, "gatehouse listening");
-        let app = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let app = self.router.into_make_service();
         let r = axum::serve(self.listener, app).with_graceful_shutdown(shutdown_signal()).await;
         bg.abort();
         for t in &self.background {
@@ -342,31 +340,29 @@ pub fn routes(auth: AuthState) -> SecureRouter<AppState> {
         .merge(admin)
 }
 
-/// The full router with its middleware.
+/// The full server: the routes wrapped in their middleware.
 ///
 /// Routes (declared with their access in [`routes`], with per-route limits and the metrics
 /// layer, which needs the matched route) form one [`Router`]; the cross-cutting middleware
-/// wraps that router once, as a single service, instead of being layered onto every route
-/// with `Router::layer` — which would box each layer per route and clone the whole nested
-/// stack on every request.
+/// wraps that router once, as plain tower services, instead of being layered onto every route
+/// with `Router::layer`, which would box each layer per route and clone the whole nested
+/// stack on every request. Outermost first: [`middleware::Edge`], CORS (when configured),
+/// the CSRF guard for cookie sessions, the routes.
 ///
 /// # Errors
 /// Invalid CORS configuration.
-pub fn router(state: AppState) -> anyhow::Result<Router> {
+pub fn router(state: AppState) -> anyhow::Result<Server> {
     let routes = routes(state.auth.clone())
         .into_router()
         .route_layer(crate::metrics::MarkRouteLayer)
         .fallback(middleware::not_found)
         .with_state(state.clone());
-    // Outermost first.
     let stack = ServiceBuilder::new()
-        .layer(from_fn_with_state(state.clone(), middleware::edge))
         .option_layer(cors(&state.settings)?)
-        .map_response(axum::response::IntoResponse::into_response)
-        .layer(RequestBodyLimitLayer::new(state.settings.max_body_bytes))
-        .map_request(|req: axum::http::Request<_>| req.map(axum::body::Body::new))
-        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .layer(browser::CsrfGuardLayer(state.clone()))
         .service(routes);
-    Ok(Router::new().fallback_service(stack))
+    Ok(middleware::Edge::new(state, stack))
 }
+
+/// The service [`router`] builds: every request's way through the server.
+pub type Server = middleware::Edge<Either<Cors<CsrfGuard<Router>>, CsrfGuard<Router>>>;

@@ -226,3 +226,73 @@ async fn oversized_headers_are_431() {
     let r = app.http.get(app.url("/users/me")).header("authorization", huge_token).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "an oversized token is a 401, not a 5xx");
 }
+
+/// Sends `head` and then `body` in chunks of `Transfer-Encoding: chunked` (no
+/// `Content-Length`) over a raw connection; returns the status and the response text.
+async fn chunked(app: &TestApp, head: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = app.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut req = format!("{head}Host: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").into_bytes();
+    for part in body.chunks(4096) {
+        req.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        req.extend_from_slice(part);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    // The server may answer and close before it has read everything; a failed write is fine.
+    let _ = s.write_all(&req).await;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test]
+async fn an_oversized_body_without_content_length_is_refused_and_a_small_one_accepted() {
+    let app = spawn_app().await;
+    // Over the server-wide 64 KiB limit, on a JSON endpoint that reads its body.
+    let admin = app.admin_token().await;
+    let huge = format!(r#"{{"username":"bob","password":"{}"}}"#, "x".repeat(100_000));
+    let head =
+        format!("POST /admin/users HTTP/1.1\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\n");
+    let (status, text) = chunked(&app, &head, huge.as_bytes()).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains(r#""error":"payload_too_large""#), "{text}");
+    assert!(text.contains(r#""request_id""#), "{text}");
+    // Nothing was created.
+    let r = app.get("/admin/users", Some(&admin)).await;
+    assert!(!r.text().await.unwrap().contains(r#""username":"bob""#));
+    // Over the 16 KiB limit of /token.
+    let form = format!("grant_type=password&username=admin&password={}", "x".repeat(20_000));
+    let head = "POST /token HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n";
+    let (status, text) = chunked(&app, head, form.as_bytes()).await;
+    assert_eq!(status, 413, "{text}");
+    // A body of unknown length within the limit is read as usual.
+    let form = form_urlencoded(&[("grant_type", "password"), ("username", "admin"), ("password", ADMIN_PASSWORD)]);
+    let (status, text) = chunked(&app, head, form.as_bytes()).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("access_token"), "{text}");
+}
+
+#[tokio::test]
+async fn a_declared_oversized_body_is_refused_on_any_route_before_the_handler() {
+    let app = spawn_app().await;
+    let r = app
+        .http
+        .post(app.url("/users"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(vec![b' '; 70_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // /healthz never reads a body; the declared length alone is refused.
+    let r = app.http.get(app.url("/healthz")).body(vec![b' '; 70_000]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "payload_too_large");
+    let r = app.http.get(app.url("/healthz")).body(vec![b' '; 1_000]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
