@@ -41,9 +41,17 @@ fn main() -> std::process::ExitCode {
 }
 
 /// The multi-thread scheduler, one worker per available core (affinity mask and cgroup limits
-/// count). Built after the settings are read so that nothing runs alongside `set_var` above.
-/// (A current-thread scheduler on one core measured no different: 26.8–27.9 vs 27.5–27.7 µs of
-/// CPU per `/users/me` request.)
+/// count); on a single core, the current-thread scheduler. Both then run every task on one
+/// thread, but the current-thread one does it without the work-stealing machinery and
+/// without a second thread (the multi-thread runtime's `block_on` thread) competing for the
+/// core: ≈ 0.5 µs less CPU per `/users/me` request (docs/PERFORMANCE.md). Argon2 runs on the
+/// hashing pool's own threads either way. Built after the settings are read so that nothing
+/// runs alongside `set_var` above.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cores == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    }
 }

@@ -240,7 +240,16 @@ impl Application {
                 }
             }
         });
-        tracing::info!(addr = %self.listener.local_addr()?, issuer = %self.state.settings.issuer, "gatehouse listening");
+        let scheduler = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::CurrentThread => "current_thread",
+            _ => "multi_thread",
+        };
+        tracing::info!(
+            addr = %self.listener.local_addr()?,
+            issuer = %self.state.settings.issuer,
+            scheduler,
+            "gatehouse listening"
+        );
         let app = self.router.into_make_service();
         let r = axum::serve(self.listener, app).with_graceful_shutdown(shutdown_signal()).await;
         bg.abort();

@@ -27,7 +27,21 @@ fn form(pairs: &[(&str, &str)]) -> String {
 async fn no_secret_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new(BIN)
+    // On one core when `taskset` is there, as the benchmarks run it: the server then uses the
+    // current-thread scheduler, which this whole-API drive exercises (the other process tests
+    // run unpinned, on the multi-thread one).
+    let pinned = Command::new("taskset").args(["-c", "0", "true"]).status().is_ok_and(|s| s.success());
+    if !pinned {
+        eprintln!("NOTE: no taskset; the server runs unpinned, on the multi-thread scheduler");
+    }
+    let mut cmd = if pinned {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "0", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let mut child = cmd
         .arg("serve")
         .env_clear()
         .env("GATEHOUSE_BIND", format!("127.0.0.1:{port}"))
@@ -216,4 +230,8 @@ async fn no_secret_reaches_the_log() {
             .is_some_and(|spans| spans.iter().any(|s| s["subject"].as_str().is_some_and(|x| x.starts_with("user:"))))),
         "request lines name the subject"
     );
+    let listening = parsed.iter().find(|v| v["fields"]["message"] == "gatehouse listening").expect("start-up line");
+    let one_core = pinned || std::thread::available_parallelism().map_or(1, std::num::NonZero::get) == 1;
+    let expected = if one_core { "current_thread" } else { "multi_thread" };
+    assert_eq!(listening["fields"]["scheduler"], expected, "{listening}");
 }
