@@ -199,13 +199,22 @@ fn new_request_id() -> HeaderValue {
 
 /// The access log: one line per response (`status`, `latency_us`; INFO, ERROR for 5xx), with
 /// the request's id, method, path and subject (from [`REQUEST`]). Silence it with
-/// `RUST_LOG=info,gatehouse::access=warn`.
+/// `RUST_LOG=info,gatehouse::access=warn`. Under gatehouse's own subscriber the line is
+/// written directly ([`crate::telemetry::access_line`]); under any other, it is a `tracing`
+/// event.
 fn access_log(status: StatusCode, latency: std::time::Duration) {
     let latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+    let code = status.as_u16();
     if status.is_server_error() {
-        tracing::error!(target: "gatehouse::access", status = status.as_u16(), latency_us, "finished processing request");
-    } else {
-        tracing::info!(target: "gatehouse::access", status = status.as_u16(), latency_us, "finished processing request");
+        if tracing::enabled!(target: "gatehouse::access", tracing::Level::ERROR)
+            && !crate::telemetry::access_line(tracing::Level::ERROR, code, latency_us)
+        {
+            tracing::error!(target: "gatehouse::access", status = code, latency_us, "finished processing request");
+        }
+    } else if tracing::enabled!(target: "gatehouse::access", tracing::Level::INFO)
+        && !crate::telemetry::access_line(tracing::Level::INFO, code, latency_us)
+    {
+        tracing::info!(target: "gatehouse::access", status = code, latency_us, "finished processing request");
     }
 }
 

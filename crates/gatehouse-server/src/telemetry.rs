@@ -12,7 +12,7 @@ use std::{
     io::{IsTerminal as _, Write},
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, Mutex, PoisonError,
+        Arc, Mutex, OnceLock, PoisonError,
     },
     time::Duration,
 };
@@ -112,10 +112,57 @@ fn now() -> Timestamp {
 /// A formatted [`now`].
 struct Timestamp([u8; 27]);
 
+impl Timestamp {
+    /// The timestamp as text (it is always ASCII).
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("1970-01-01T00:00:00.000000Z")
+    }
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(std::str::from_utf8(&self.0).unwrap_or("1970-01-01T00:00:00.000000Z"))
+        f.write_str(self.as_str())
     }
+}
+
+/// Where [`access_line`] writes: set by [`init`] once gatehouse's subscriber is the global one.
+static DIRECT: OnceLock<Direct> = OnceLock::new();
+
+/// The installed subscriber's batch and format.
+#[derive(Debug)]
+struct Direct {
+    batch: Arc<Batch>,
+    format: LogFormat,
+    ansi: bool,
+}
+
+/// Writes the access line of the request being handled straight into the log batch, in the
+/// configured format: the line a `tracing` event at `gatehouse::access` would give
+/// (`finished processing request status=… latency_us=…`, with the request context), without
+/// the event's dispatch, field visiting and `fmt` layer, which were about half of the line's
+/// cost (docs/PERFORMANCE.md). The caller has checked that `level` is enabled for
+/// `gatehouse::access`.
+///
+/// Returns `false` when gatehouse's own subscriber is not the installed one (a library user's
+/// or a test's): the caller then emits the `tracing` event instead.
+pub fn access_line(level: tracing::Level, status: u16, latency_us: u64) -> bool {
+    thread_local! {
+        static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    let Some(direct) = DIRECT.get() else {
+        return false;
+    };
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        let written = match direct.format {
+            LogFormat::Text => text::access_line(line, direct.ansi, level, status, latency_us),
+            LogFormat::Json => json::access_line(line, &level, status, latency_us),
+        };
+        if written.is_ok() {
+            direct.batch.append(line.as_bytes());
+        }
+    });
+    true
 }
 
 /// Keeps the periodic flush running; dropping it writes out what is pending. Hold it for
@@ -160,6 +207,7 @@ pub fn init(format: LogFormat) -> LogGuard {
     if installed.is_err() {
         return LogGuard { batch: None };
     }
+    let _ = DIRECT.set(Direct { batch: Arc::clone(&batch), format, ansi });
     let flusher = Arc::clone(&batch);
     let spawned = std::thread::Builder::new().name("gatehouse-log".into()).spawn(move || {
         while !flusher.stopped.load(Ordering::Relaxed) {
@@ -205,6 +253,81 @@ mod test_sink {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::{HeaderValue, Method, Uri};
+    use tracing_subscriber::{fmt, fmt::format::JsonFields, prelude::*};
+
+    use super::{json::JsonLines, test_sink::Sink, text::TextLines};
+    use crate::request_ctx::{set_subject, RequestCtx, REQUEST};
+
+    /// The access line as the `tracing` event gives it and as [`super::access_line`] writes it,
+    /// inside a request with a subject and a path that needs escaping.
+    async fn both_ways(json: bool, ansi: bool, level: tracing::Level) -> (String, String) {
+        let sink = Sink::default();
+        let _default = if json {
+            let layer = fmt::layer().fmt_fields(JsonFields::new()).event_format(JsonLines).with_writer(sink.clone());
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(layer))
+        } else {
+            let layer = fmt::layer().with_ansi(ansi).event_format(TextLines { ansi }).with_writer(sink.clone());
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(layer))
+        };
+        let ctx = RequestCtx::new(
+            HeaderValue::from_static("r-9"),
+            None,
+            Method::GET,
+            Uri::from_static("/a%0Ab/\"q\"?key=never-logged"),
+        );
+        let mut direct = String::new();
+        REQUEST
+            .scope(ctx, async {
+                set_subject(&gatehouse_core::Subject::User("u\"1".into()));
+                if level == tracing::Level::ERROR {
+                    tracing::error!(target: "gatehouse::access", status = 503u16, latency_us = 1234u64, "finished processing request");
+                } else {
+                    tracing::info!(target: "gatehouse::access", status = 200u16, latency_us = 1234u64, "finished processing request");
+                }
+                let status = if level == tracing::Level::ERROR { 503 } else { 200 };
+                if json {
+                    super::json::access_line(&mut direct, &level, status, 1234).unwrap();
+                } else {
+                    super::text::access_line(&mut direct, ansi, level, status, 1234).unwrap();
+                }
+            })
+            .await;
+        let event = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        (event, direct)
+    }
+
+    #[tokio::test]
+    async fn the_direct_access_line_is_the_events_line() {
+        for (ansi, level) in
+            [(false, tracing::Level::INFO), (true, tracing::Level::INFO), (false, tracing::Level::ERROR)]
+        {
+            let (event, direct) = both_ways(false, ansi, level).await;
+            // Same line after the timestamp (27 characters).
+            assert_eq!(event.lines().count(), 1, "{event}");
+            assert!(direct.ends_with('\n') && direct.lines().count() == 1, "{direct}");
+            assert_eq!(event[27..], direct[27..], "ansi={ansi} level={level}");
+            assert!(direct.contains("subject=user:u\"1}: gatehouse::access: finished processing request"), "{direct}");
+        }
+        for level in [tracing::Level::INFO, tracing::Level::ERROR] {
+            let (event, direct) = both_ways(true, false, level).await;
+            let mut event: serde_json::Value = serde_json::from_str(&event).unwrap();
+            let mut direct: serde_json::Value = serde_json::from_str(&direct).unwrap();
+            assert!(direct["timestamp"].as_str().is_some_and(|t| humantime::parse_rfc3339(t).is_ok()), "{direct}");
+            event["timestamp"] = serde_json::Value::Null;
+            direct["timestamp"] = serde_json::Value::Null;
+            assert_eq!(event, direct);
+            assert_eq!(direct["spans"][0]["path"], "/a%0Ab/\"q\"");
+            assert_eq!(direct["spans"][0]["subject"], "user:u\"1");
+            assert_eq!(direct["fields"]["latency_us"], 1234);
+        }
+    }
+
+    #[test]
+    fn without_gatehouses_subscriber_the_caller_is_told_to_emit_the_event() {
+        // No test installs gatehouse's global subscriber, so the direct path declines.
+        assert!(!super::access_line(tracing::Level::INFO, 200, 1));
+    }
     #[test]
     fn timestamps_are_rfc3339_micros_and_agree_with_humantime() {
         for _ in 0..3 {

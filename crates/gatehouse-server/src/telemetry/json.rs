@@ -7,7 +7,7 @@
 
 use std::fmt::{self, Write as _};
 
-use tracing::{field::Field, Event, Subscriber};
+use tracing::{field::Field, Event, Level, Subscriber};
 use tracing_subscriber::{
     fmt::{format::JsonFields, format::Writer, FmtContext, FormatEvent, FormattedFields},
     registry::LookupSpan,
@@ -25,31 +25,13 @@ where
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, JsonFields>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
-        write!(w, "{{\"timestamp\":\"{}\"", super::now())?;
-        write!(w, ",\"level\":\"{}\",\"fields\":{{", meta.level())?;
+        head(&mut w, meta.level())?;
         let mut fields = Fields { w: &mut w, first: true, result: Ok(()) };
         event.record(&mut fields);
         fields.result?;
         w.write_str("},\"target\":")?;
         write_quoted(&mut w, meta.target())?;
-        let mut spans = 0;
-        REQUEST
-            .try_with(|c| -> fmt::Result {
-                spans += 1;
-                w.write_str(",\"spans\":[{\"name\":\"request\",\"request_id\":")?;
-                write_quoted(&mut w, c.request_id.to_str().unwrap_or("-"))?;
-                w.write_str(",\"method\":")?;
-                write_quoted(&mut w, c.method.as_str())?;
-                w.write_str(",\"path\":")?;
-                write_quoted(&mut w, c.uri.path())?;
-                if let Some(subject) = c.subject.get() {
-                    w.write_str(",\"subject\":\"")?;
-                    write!(Escaped(&mut w), "{subject}")?;
-                    w.write_char('"')?;
-                }
-                w.write_char('}')
-            })
-            .unwrap_or(Ok(()))?;
+        let mut spans = usize::from(request_span(&mut w)?);
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 w.write_str(if spans == 0 { ",\"spans\":[" } else { "," })?;
@@ -70,6 +52,52 @@ where
         }
         w.write_str("}\n")
     }
+}
+
+/// The start of every line, up to the opening of `fields`.
+fn head(w: &mut impl fmt::Write, level: &Level) -> fmt::Result {
+    w.write_str("{\"timestamp\":\"")?;
+    w.write_str(super::now().as_str())?;
+    w.write_str("\",\"level\":\"")?;
+    w.write_str(level.as_str())?;
+    w.write_str("\",\"fields\":{")
+}
+
+/// Inside a request, `,"spans":[{"name":"request",…}` (the list left open); `true` if written.
+fn request_span(w: &mut impl fmt::Write) -> Result<bool, fmt::Error> {
+    REQUEST
+        .try_with(|c| -> fmt::Result {
+            w.write_str(",\"spans\":[{\"name\":\"request\",\"request_id\":")?;
+            write_quoted(w, c.request_id.to_str().unwrap_or("-"))?;
+            w.write_str(",\"method\":")?;
+            write_quoted(w, c.method.as_str())?;
+            w.write_str(",\"path\":")?;
+            write_quoted(w, c.uri.path())?;
+            if let Some(subject) = c.subject.get() {
+                w.write_str(",\"subject\":\"")?;
+                write!(Escaped(&mut *w), "{subject}")?;
+                w.write_char('"')?;
+            }
+            w.write_char('}')
+        })
+        .map_or(Ok(false), |written| written.map(|()| true))
+}
+
+/// The access line of the request being handled (what `tracing::info!(target:
+/// "gatehouse::access", status, latency_us, "finished processing request")` gives through
+/// [`JsonLines`]), written without a `tracing` event.
+pub(super) fn access_line(w: &mut String, level: &Level, status: u16, latency_us: u64) -> fmt::Result {
+    head(w, level)?;
+    w.push_str("\"message\":\"finished processing request\",\"status\":");
+    w.push_str(itoa::Buffer::new().format(status));
+    w.push_str(",\"latency_us\":");
+    w.push_str(itoa::Buffer::new().format(latency_us));
+    w.push_str("},\"target\":\"gatehouse::access\"");
+    if request_span(w)? {
+        w.push(']');
+    }
+    w.push_str("}\n");
+    Ok(())
 }
 
 /// Writes `s` as a JSON string literal.

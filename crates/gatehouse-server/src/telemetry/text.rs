@@ -28,24 +28,7 @@ where
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let meta = event.metadata();
-        write!(w, "{} ", super::now())?;
-        let level = *meta.level();
-        if self.ansi {
-            write!(w, "\x1b[{}m{level:>5}\x1b[0m ", colour(level))?;
-        } else {
-            write!(w, "{level:>5} ")?;
-        }
-        REQUEST
-            .try_with(|c| -> fmt::Result {
-                write!(w, "request{{request_id={}", Escaped(c.request_id.to_str().unwrap_or("-")))?;
-                write!(w, " method={} path={}", Escaped(c.method.as_str()), Escaped(c.uri.path()))?;
-                if let Some(subject) = c.subject.get() {
-                    w.write_str(" subject=")?;
-                    write!(EscapeWriter(&mut w), "{subject}")?;
-                }
-                w.write_str("}: ")
-            })
-            .unwrap_or(Ok(()))?;
+        head(&mut w, self.ansi, *meta.level())?;
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 w.write_str(span.name())?;
@@ -56,7 +39,8 @@ where
                 w.write_str(": ")?;
             }
         }
-        write!(w, "{}: ", meta.target())?;
+        w.write_str(meta.target())?;
+        w.write_str(": ")?;
         let mut fields = Fields { w: &mut w, message: true, first: true, result: Ok(()) };
         event.record(&mut fields);
         fields.message = false;
@@ -64,6 +48,53 @@ where
         fields.result?;
         w.write_char('\n')
     }
+}
+
+/// The start of every line: timestamp, level and, inside a request, `request{…}: `.
+fn head(w: &mut impl fmt::Write, ansi: bool, level: Level) -> fmt::Result {
+    w.write_str(super::now().as_str())?;
+    w.write_char(' ')?;
+    let name = match level {
+        Level::ERROR => "ERROR",
+        Level::WARN => " WARN",
+        Level::INFO => " INFO",
+        Level::DEBUG => "DEBUG",
+        Level::TRACE => "TRACE",
+    };
+    if ansi {
+        write!(w, "\x1b[{}m{name}\x1b[0m ", colour(level))?;
+    } else {
+        w.write_str(name)?;
+        w.write_char(' ')?;
+    }
+    REQUEST
+        .try_with(|c| -> fmt::Result {
+            w.write_str("request{request_id=")?;
+            EscapeWriter(&mut *w).write_str(c.request_id.to_str().unwrap_or("-"))?;
+            w.write_str(" method=")?;
+            EscapeWriter(&mut *w).write_str(c.method.as_str())?;
+            w.write_str(" path=")?;
+            EscapeWriter(&mut *w).write_str(c.uri.path())?;
+            if let Some(subject) = c.subject.get() {
+                w.write_str(" subject=")?;
+                write!(EscapeWriter(&mut *w), "{subject}")?;
+            }
+            w.write_str("}: ")
+        })
+        .unwrap_or(Ok(()))
+}
+
+/// The access line of the request being handled (what `tracing::info!(target:
+/// "gatehouse::access", status, latency_us, "finished processing request")` gives through
+/// [`TextLines`]), written without a `tracing` event.
+pub(super) fn access_line(w: &mut String, ansi: bool, level: Level, status: u16, latency_us: u64) -> fmt::Result {
+    head(w, ansi, level)?;
+    w.push_str("gatehouse::access: finished processing request status=");
+    w.push_str(itoa::Buffer::new().format(status));
+    w.push_str(" latency_us=");
+    w.push_str(itoa::Buffer::new().format(latency_us));
+    w.push('\n');
+    Ok(())
 }
 
 fn colour(level: Level) -> u8 {
