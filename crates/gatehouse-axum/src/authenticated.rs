@@ -76,25 +76,53 @@ fn find_credential<'a>(parts: &'a Parts, state: &AuthState) -> Result<Option<Fou
     Ok(None)
 }
 
-/// Authenticates the request (or returns the cached principal).
+/// Authenticates the request (or returns the principal an earlier extractor stored).
 ///
 /// # Errors
 /// The [`AuthRejection`] for a missing or invalid credential.
 pub async fn authenticate(parts: &mut Parts, state: &AuthState) -> Result<Option<Authenticated>, AuthRejection> {
-    if let Some(done) = parts.extensions.get::<Authenticated>() {
-        return Ok(Some(done.clone()));
+    if let Some(done) = authenticate_now(parts, state) {
+        return done;
     }
     let Some(cred) = find_credential(parts, state)? else {
         return Ok(None);
     };
-    let principal = state.authenticator.authenticate_shared(cred.credential()).await.map_err(|e| match e {
-        AuthError::Invalid { reason } => AuthRejection::InvalidToken { reason },
-        AuthError::Unsupported => AuthRejection::InvalidToken { reason: "unsupported_credential" },
-        AuthError::Unavailable => AuthRejection::Unavailable,
-    })?;
+    let principal = state.authenticator.authenticate_shared(cred.credential()).await.map_err(rejection)?;
     let auth = Authenticated(principal);
     parts.extensions.insert(auth.clone());
     Ok(Some(auth))
+}
+
+/// [`authenticate`] when it needs no waiting: the principal an earlier extractor stored, no
+/// credential, a malformed one, or one [`crate::Authenticator::authenticate_cached`] answers.
+/// `None`: the authenticator must be awaited.
+pub(crate) fn authenticate_now(
+    parts: &mut Parts,
+    state: &AuthState,
+) -> Option<Result<Option<Authenticated>, AuthRejection>> {
+    if let Some(done) = parts.extensions.get::<Authenticated>() {
+        return Some(Ok(Some(done.clone())));
+    }
+    let cred = match find_credential(parts, state) {
+        Ok(Some(cred)) => cred,
+        Ok(None) => return Some(Ok(None)),
+        Err(e) => return Some(Err(e)),
+    };
+    let principal = match state.authenticator.authenticate_cached(&cred.credential())? {
+        Ok(p) => p,
+        Err(e) => return Some(Err(rejection(e))),
+    };
+    let auth = Authenticated(principal);
+    parts.extensions.insert(auth.clone());
+    Some(Ok(Some(auth)))
+}
+
+fn rejection(e: AuthError) -> AuthRejection {
+    match e {
+        AuthError::Invalid { reason } => AuthRejection::InvalidToken { reason },
+        AuthError::Unsupported => AuthRejection::InvalidToken { reason: "unsupported_credential" },
+        AuthError::Unavailable => AuthRejection::Unavailable,
+    }
 }
 
 impl<S> FromRequestParts<S> for Authenticated

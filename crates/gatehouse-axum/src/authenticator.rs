@@ -67,6 +67,16 @@ pub trait Authenticator: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Arc<Principal>, AuthError>> {
         Box::pin(async move { self.authenticate(credential).await.map(Arc::new) })
     }
+
+    /// Verifies `credential` at once if that needs no waiting (say, a bearer token this
+    /// authenticator has verified before and cached), or returns `None` to have the caller
+    /// await [`authenticate_shared`](Self::authenticate_shared). The extractors and
+    /// [`crate::RequireScopesLayer`] try it first: a request answered here costs no boxed
+    /// future. The default answers `None`.
+    fn authenticate_cached(&self, credential: &Credential<'_>) -> Option<Result<Arc<Principal>, AuthError>> {
+        let _ = credential;
+        None
+    }
 }
 
 /// Verifies bearer JWTs with a [`TokenVerifier`]; refuses other credential kinds.

@@ -1,6 +1,6 @@
 //! Scope requirements that accumulate like FastAPI's `SecurityScopes`.
 
-use std::{marker::PhantomData, ops::Deref};
+use std::{marker::PhantomData, ops::Deref, sync::Arc};
 
 use axum::{
     extract::{FromRef, FromRequestParts},
@@ -45,17 +45,29 @@ impl ScopeRequirement for NoScopes {
 
 /// Scopes required by enclosing routers (added by [`crate::RequireScopesLayer`]); a handler's
 /// own requirement is checked together with these, and a 403 names all of them.
-#[derive(Debug, Clone, Default)]
-pub struct RequiredScopes(pub Vec<&'static str>);
+///
+/// The list is shared: a router's guard hands its own list to each request without copying.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequiredScopes(Arc<[&'static str]>);
 
 impl RequiredScopes {
+    /// The required scopes, in order.
+    pub fn scopes(&self) -> &[&'static str] {
+        &self.0
+    }
+
     /// Adds scopes, keeping order and skipping duplicates.
     pub fn extend(&mut self, scopes: &[&'static str]) {
+        if scopes.iter().all(|s| self.0.contains(s)) {
+            return;
+        }
+        let mut all = self.0.to_vec();
         for s in scopes {
-            if !self.0.contains(s) {
-                self.0.push(s);
+            if !all.contains(s) {
+                all.push(s);
             }
         }
+        self.0 = all.into();
     }
 
     /// Checks `principal` holds every required scope.
@@ -68,6 +80,18 @@ impl RequiredScopes {
         } else {
             Err(AuthRejection::InsufficientScope { required: self.0.join(" ") })
         }
+    }
+}
+
+impl From<Arc<[&'static str]>> for RequiredScopes {
+    fn from(scopes: Arc<[&'static str]>) -> Self {
+        Self(scopes)
+    }
+}
+
+impl From<Vec<&'static str>> for RequiredScopes {
+    fn from(scopes: Vec<&'static str>) -> Self {
+        Self(scopes.into())
     }
 }
 
@@ -112,7 +136,7 @@ where
         match parts.extensions.get::<RequiredScopes>() {
             // The usual case (a `SecureRouter::scoped::<R>` route): the router already requires
             // R's scopes, so check the router's list as it is.
-            Some(outer) if R::SCOPES.iter().all(|s| outer.0.contains(s)) => outer.check(&auth)?,
+            Some(outer) if R::SCOPES.iter().all(|s| outer.scopes().contains(s)) => outer.check(&auth)?,
             outer => {
                 let mut required = outer.cloned().unwrap_or_default();
                 required.extend(R::SCOPES);

@@ -27,15 +27,20 @@ pub struct ServerAuthenticator {
 }
 
 impl ServerAuthenticator {
-    async fn bearer(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
+    /// A bearer token verified before under the current keyring: its times and revocation are
+    /// checked again, its signature is not. `None` if it is not in the cache.
+    fn bearer_cached(&self, token: &str) -> Option<Result<Arc<Principal>, AuthError>> {
         let ring = self.keys.current();
-        if let Some((claims, principal)) = self.verified.get(token, ring.generation) {
-            // Signature already verified under this keyring; time and revocation still apply.
-            ring.verifier.check_times(&claims, self.clock.as_ref()).map_err(|e| AuthError::invalid(e.reason()))?;
-            self.revocations.check(&principal).map_err(AuthError::invalid)?;
-            return Ok(principal);
+        let (claims, principal) = self.verified.get(token, ring.generation)?;
+        let fresh = ring.verifier.check_times(&claims, self.clock.as_ref()).map_err(|e| AuthError::invalid(e.reason()));
+        Some(fresh.and_then(|()| self.revocations.check(&principal).map_err(AuthError::invalid)).map(|()| principal))
+    }
+
+    async fn bearer(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
+        if let Some(cached) = self.bearer_cached(token) {
+            return cached;
         }
-        let mut ring = ring;
+        let mut ring = self.keys.current();
         let mut result = ring.verifier.verify(token, self.clock.as_ref());
         if matches!(&result, Err(e) if *e.kind() == ErrorKind::UnknownKey) && self.keys.reload_if_stale().await {
             ring = self.keys.current();
@@ -140,11 +145,25 @@ impl Authenticator for ServerAuthenticator {
                 Credential::ApiKey(k) => self.api_key(k).await.map(Arc::new),
                 Credential::SessionCookie(c) => self.cookie(c).await.map(Arc::new),
             };
-            match &result {
-                Ok(p) => crate::request_ctx::set_subject(&p.subject),
-                Err(e) => tracing::info!(reason = ?e, "credential refused"),
-            }
-            result
+            noted(result)
         })
     }
+
+    /// A bearer token in the verified-token cache is answered without a future.
+    fn authenticate_cached(&self, credential: &Credential<'_>) -> Option<Result<Arc<Principal>, AuthError>> {
+        match credential {
+            Credential::Bearer(t) => self.bearer_cached(t).map(noted),
+            _ => None,
+        }
+    }
+}
+
+/// Notes an authentication's outcome: the subject for the request's log lines, or the reason
+/// a credential was refused.
+fn noted(result: Result<Arc<Principal>, AuthError>) -> Result<Arc<Principal>, AuthError> {
+    match &result {
+        Ok(p) => crate::request_ctx::set_subject(&p.subject),
+        Err(e) => tracing::info!(reason = ?e, "credential refused"),
+    }
+    result
 }

@@ -5,11 +5,16 @@ use std::{
 
 use axum::{
     extract::Request,
+    http::request::Parts,
     response::{IntoResponse, Response},
 };
+use futures_util::future::{Either, Ready};
 use tower::Service;
 
-use crate::{authenticated::authenticate, AuthRejection, AuthState, BoxFuture, RequiredScopes};
+use crate::{
+    authenticated::{authenticate, authenticate_now},
+    AuthRejection, AuthState, Authenticated, BoxFuture, RequiredScopes,
+};
 
 /// The service made by [`super::RequireScopesLayer`].
 #[derive(Debug, Clone)]
@@ -19,6 +24,10 @@ pub struct RequireScopes<S> {
     pub(super) scopes: Arc<[&'static str]>,
 }
 
+/// The future of [`RequireScopes`]: the inner service's (the request passed), a ready
+/// refusal, or a boxed one for a credential the authenticator must be awaited for.
+type GuardFuture<F, E> = Either<F, Either<Ready<Result<Response, E>>, BoxFuture<'static, Result<Response, E>>>>;
+
 impl<S> Service<Request> for RequireScopes<S>
 where
     S: Service<Request, Response = Response> + Clone + Send + 'static,
@@ -26,32 +35,52 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = GuardFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
+        // The usual case: a credential the authenticator answers at once (a cached token).
+        if let Some(auth) = authenticate_now(&mut parts, &self.state) {
+            return match admit(&mut parts, auth, &self.scopes) {
+                Ok(()) => Either::Left(self.inner.call(Request::from_parts(parts, body))),
+                Err(refused) => Either::Right(Either::Left(futures_util::future::ready(Ok(refused.into_response())))),
+            };
+        }
         // Take the service that was driven to readiness; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
         let scopes = Arc::clone(&self.scopes);
-        Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
-            let auth = match authenticate(&mut parts, &state).await {
-                Ok(Some(a)) => a,
-                Ok(None) => return Ok(AuthRejection::Missing.into_response()),
-                Err(e) => return Ok(e.into_response()),
-            };
-            let mut required = parts.extensions.remove::<RequiredScopes>().unwrap_or_default();
-            required.extend(&scopes);
-            if let Err(e) = required.check(&auth) {
-                return Ok(e.into_response());
+        Either::Right(Either::Right(Box::pin(async move {
+            let auth = authenticate(&mut parts, &state).await;
+            match admit(&mut parts, auth, &scopes) {
+                Ok(()) => inner.call(Request::from_parts(parts, body)).await,
+                Err(refused) => Ok(refused.into_response()),
             }
-            parts.extensions.insert(required);
-            inner.call(Request::from_parts(parts, body)).await
-        })
+        })))
     }
+}
+
+/// Lets the request through if it authenticated and holds `scopes` plus those of enclosing
+/// guards; records the accumulated requirement for the handler's [`crate::Scoped`].
+fn admit(
+    parts: &mut Parts,
+    auth: Result<Option<Authenticated>, AuthRejection>,
+    scopes: &Arc<[&'static str]>,
+) -> Result<(), AuthRejection> {
+    let auth = auth?.ok_or(AuthRejection::Missing)?;
+    let required = match parts.extensions.remove::<RequiredScopes>() {
+        None => RequiredScopes::from(Arc::clone(scopes)),
+        Some(mut outer) => {
+            outer.extend(scopes);
+            outer
+        }
+    };
+    required.check(&auth)?;
+    parts.extensions.insert(required);
+    Ok(())
 }
