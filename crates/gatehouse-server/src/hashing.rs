@@ -22,6 +22,37 @@ type Job = Box<dyn FnOnce(&PasswordHasher) + Send>;
 #[error("the password hashing pool is saturated")]
 pub struct PoolBusy;
 
+/// Lowers the calling thread's scheduling priority to `nice` (Linux, where niceness is per
+/// thread): hashing threads run below the threads that serve requests, so a login flood's
+/// argon2 work fills the time they leave instead of taking turns with them, and a token check
+/// never waits behind a hash (docs/PERFORMANCE.md: `/users/me` p99 during a login flood). On
+/// an idle core hashing still gets all of it. Raising niceness needs no privilege; if it fails
+/// anyway, hashing runs at normal priority and a warning says so.
+fn lower_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
+            tracing::warn!(error = %e, nice, "could not lower the hashing thread's priority");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+/// A hashing thread: runs jobs until the pool is dropped.
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>, hasher: &PasswordHasher) {
+    loop {
+        let job = match rx.lock() {
+            Ok(guard) => guard.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(hasher),
+            Err(_) => return,
+        }
+    }
+}
+
 /// A bounded pool of hashing threads.
 #[derive(Debug, Clone)]
 pub struct HashPool {
@@ -31,8 +62,9 @@ pub struct HashPool {
 }
 
 impl HashPool {
-    /// Starts `workers` threads with room for `queue` waiting jobs.
-    pub fn new(hasher: PasswordHasher, workers: usize, queue: usize) -> Self {
+    /// Starts `workers` threads at niceness `nice` (see `GATEHOUSE_HASH_NICE`) with room for
+    /// `queue` waiting jobs.
+    pub fn new(hasher: PasswordHasher, workers: usize, queue: usize, nice: i32) -> Self {
         let (tx, rx) = mpsc::sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         let hasher = Arc::new(hasher);
@@ -41,15 +73,9 @@ impl HashPool {
             let hasher = Arc::clone(&hasher);
             thread::Builder::new()
                 .name(format!("gatehouse-hash-{i}"))
-                .spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(&hasher),
-                        Err(_) => return,
-                    }
+                .spawn(move || {
+                    lower_priority(nice);
+                    worker(&rx, &hasher);
                 })
                 .ok();
         }
@@ -118,7 +144,7 @@ mod tests {
 
     fn pool(workers: usize, queue: usize) -> HashPool {
         let h = PasswordHasher::new(Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap();
-        HashPool::new(h, workers, queue)
+        HashPool::new(h, workers, queue, 19)
     }
 
     #[tokio::test]
@@ -129,6 +155,27 @@ mod tests {
         assert!(!p.verify(SecretString::from("nope"), Some(phc)).await.unwrap().ok);
         assert!(!p.verify(SecretString::from("nope"), None).await.unwrap().ok);
         assert_eq!(p.depth(), 0);
+    }
+
+    /// The niceness a job sees on its hashing thread.
+    #[cfg(target_os = "linux")]
+    async fn job_niceness(p: &HashPool) -> i32 {
+        p.run(|_| rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap()).await.unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_configured_niceness() {
+        let ours = rustix::process::getpriority_process(None).unwrap();
+        assert_eq!(job_niceness(&pool(1, 4)).await, 19);
+        let h = PasswordHasher::new(Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap();
+        let at_seven = HashPool::new(h.clone(), 1, 4, 7);
+        // Niceness only goes up without privilege: a process already above 7 may stay put.
+        let got = job_niceness(&at_seven).await;
+        assert!(got == 7 || (got == ours && ours > 7), "niceness {got}, process at {ours}");
+        // 0: the pool's threads keep the process's niceness; the caller's own thread is untouched.
+        assert_eq!(job_niceness(&HashPool::new(h, 1, 4, 0)).await, ours);
+        assert_eq!(rustix::process::getpriority_process(None).unwrap(), ours);
     }
 
     #[tokio::test]

@@ -42,6 +42,7 @@ pub const KEYS: &[&str] = &[
     "argon2_parallelism",
     "hash_workers",
     "hash_queue",
+    "hash_nice",
     "cors_origins",
     "cors_credentials",
     "cookie_secure",
@@ -102,6 +103,9 @@ pub struct Settings {
     pub hash_workers: usize,
     /// Hash jobs that may wait; beyond this, 503. Defaults to `32 × hash_workers`.
     pub hash_queue: usize,
+    /// Niceness of the hashing threads (0–19; Linux). Defaults to 19: password hashing runs in
+    /// the CPU time that serving requests leaves, so a login flood does not slow token checks.
+    pub hash_nice: i32,
     /// Allowed CORS origins (`*` for any).
     pub cors_origins: Vec<String>,
     /// CORS with credentials. Defaults to `false`; refused with origin `*`.
@@ -186,6 +190,7 @@ impl Settings {
         line("argon2_parallelism", self.argon2.parallelism.to_string());
         line("hash_workers", self.hash_workers.to_string());
         line("hash_queue", self.hash_queue.to_string());
+        line("hash_nice", self.hash_nice.to_string());
         line("cors_origins", format!("{:?}", self.cors_origins));
         line("cors_credentials", self.cors_credentials.to_string());
         line("cookie_secure", self.cookie_secure.to_string());
@@ -360,6 +365,10 @@ impl Settings {
         if hash_queue > 100_000 {
             return Err(err("hash_queue", "must be at most 100000"));
         }
+        let hash_nice = num(get("hash_nice"), "hash_nice", 19)?;
+        if !(0..=19).contains(&hash_nice) {
+            return Err(err("hash_nice", "must be between 0 and 19"));
+        }
         let cors_origins = list("cors_origins");
         let cors_credentials = boolean("cors_credentials", false)?;
         if cors_credentials && cors_origins.iter().any(|o| o == "*") {
@@ -428,6 +437,7 @@ impl Settings {
             argon2,
             hash_workers,
             hash_queue,
+            hash_nice,
             cors_origins,
             cors_credentials,
             cookie_secure: boolean("cookie_secure", true)?,
@@ -463,6 +473,7 @@ mod tests {
         assert_eq!(s.jwt_alg, Algorithm::RS256);
         assert_eq!(s.access_token_ttl, 900);
         assert_eq!(s.argon2, Argon2Params::default());
+        assert_eq!(s.hash_nice, 19);
         assert!(s.cookie_secure);
     }
 
@@ -499,6 +510,11 @@ mod tests {
         assert!(!e.problem.is_empty());
         let e = Settings::from_sources(None, &env(&[("GATEHOUSE_ARGON2_MEMORY_KIB", "8")])).unwrap_err();
         assert_eq!(e.setting, "GATEHOUSE_ARGON2_MEMORY_KIB");
+        for bad in ["20", "-1", "low"] {
+            let e = Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_NICE", bad)])).unwrap_err();
+            assert_eq!(e.setting, "GATEHOUSE_HASH_NICE", "{bad}");
+        }
+        assert_eq!(Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_NICE", "0")])).unwrap().hash_nice, 0);
         // memory × iterations above the work ceiling (the cap stored hashes are held to)
         let e = Settings::from_sources(
             None,

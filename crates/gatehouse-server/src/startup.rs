@@ -62,7 +62,7 @@ pub fn hash_pool(settings: &Settings) -> anyhow::Result<HashPool> {
         );
     }
     let hasher = PasswordHasher::new(settings.argon2)?;
-    Ok(HashPool::new(hasher, settings.hash_workers, settings.hash_queue))
+    Ok(HashPool::new(hasher, settings.hash_workers, settings.hash_queue, settings.hash_nice))
 }
 
 /// Creates the `admin` user on an empty database. Prints a generated password once, to
