@@ -23,9 +23,10 @@ type Job = Box<dyn FnOnce(&PasswordHasher) + Send>;
 pub struct PoolBusy;
 
 /// Lowers the calling thread's scheduling priority to `nice` (Linux, where niceness is per
-/// thread): hashing threads run below the threads that serve requests, so a login flood's
-/// argon2 work fills the time they leave instead of taking turns with them, and a token check
-/// never waits behind a hash (docs/PERFORMANCE.md: `/users/me` p99 during a login flood). On
+/// thread; `GATEHOUSE_HASH_NICE`, default 0: unchanged). Above 0, hashing threads run below
+/// the threads that serve requests: a login flood's argon2 work fills the time they leave
+/// instead of taking turns with them, so token checks wait less behind hashes, but on a
+/// saturated core logins get little CPU (docs/PERFORMANCE.md has the measured trade-off). On
 /// an idle core hashing still gets all of it. Raising niceness needs no privilege; if it fails
 /// anyway, hashing runs at normal priority and a warning says so.
 fn lower_priority(nice: i32) {

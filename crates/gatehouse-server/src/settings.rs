@@ -103,8 +103,9 @@ pub struct Settings {
     pub hash_workers: usize,
     /// Hash jobs that may wait; beyond this, 503. Defaults to `32 × hash_workers`.
     pub hash_queue: usize,
-    /// Niceness of the hashing threads (0–19; Linux). Defaults to 19: password hashing runs in
-    /// the CPU time that serving requests leaves, so a login flood does not slow token checks.
+    /// Niceness of the hashing threads (0–19; Linux). Defaults to 0 (hashing shares the CPU
+    /// evenly with serving requests); higher values put token checks first during a login flood,
+    /// at the cost of logins on a saturated core (docs/PERFORMANCE.md).
     pub hash_nice: i32,
     /// Allowed CORS origins (`*` for any).
     pub cors_origins: Vec<String>,
@@ -365,7 +366,7 @@ impl Settings {
         if hash_queue > 100_000 {
             return Err(err("hash_queue", "must be at most 100000"));
         }
-        let hash_nice = num(get("hash_nice"), "hash_nice", 19)?;
+        let hash_nice = num(get("hash_nice"), "hash_nice", 0)?;
         if !(0..=19).contains(&hash_nice) {
             return Err(err("hash_nice", "must be between 0 and 19"));
         }
@@ -473,7 +474,7 @@ mod tests {
         assert_eq!(s.jwt_alg, Algorithm::RS256);
         assert_eq!(s.access_token_ttl, 900);
         assert_eq!(s.argon2, Argon2Params::default());
-        assert_eq!(s.hash_nice, 19);
+        assert_eq!(s.hash_nice, 0);
         assert!(s.cookie_secure);
     }
 
@@ -514,7 +515,7 @@ mod tests {
             let e = Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_NICE", bad)])).unwrap_err();
             assert_eq!(e.setting, "GATEHOUSE_HASH_NICE", "{bad}");
         }
-        assert_eq!(Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_NICE", "0")])).unwrap().hash_nice, 0);
+        assert_eq!(Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_NICE", "19")])).unwrap().hash_nice, 19);
         // memory × iterations above the work ceiling (the cap stored hashes are held to)
         let e = Settings::from_sources(
             None,
