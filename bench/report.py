@@ -117,6 +117,43 @@ v = ratio(f("gh_rs.tok_rps"), login_ceiling); tgt("logins/s ≥ 90% of cores ÷ 
 if "gh_hs.me_rps" in R:
     v = ratio(f("gh_hs.me_rps"), f("axum_hs.me_rps")); tgt("(HS256, informational) gatehouse ÷ axum_min HS256 req/s", v, v >= 1)
 
+# The interleaved phase: ROUNDS rounds of /hello, FastAPI, axum_min and gatehouse (RS256, c64), all
+# servers up at once and loaded in turn. Each round's ratio compares samples taken seconds apart;
+# the verdicts use the median over rounds.
+il_rounds = sorted({int(k.rsplit(".", 1)[1]) for k in R if k.startswith("il.")})
+if il_rounds:
+    def il(server):
+        return [f(f"il.{server}.{r}") for r in il_rounds]
+
+    def median(xs):
+        xs = sorted(x for x in xs if not math.isnan(x))
+        if not xs:
+            return math.nan
+        n = len(xs)
+        return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+    gh = il("gh_rs")
+    per_round = {
+        "fastapi_rs": [ratio(a, b) for a, b in zip(gh, il("fastapi_rs"))],
+        "axum_rs": [ratio(a, b) for a, b in zip(gh, il("axum_rs"))],
+        "hello": [100 * ratio(a, b) for a, b in zip(gh, il("hello"))],
+    }
+    print(f"\n### Interleaved samples ({len(il_rounds)} rounds; all servers up at once, loaded in turn, c64)\n")
+    print("| server | " + " | ".join(f"round {r}" for r in il_rounds) + " | median |")
+    print("|---|" + "---:|" * (len(il_rounds) + 1))
+    for label, key in [("axum `/hello`", "hello"), ("FastAPI RS256", "fastapi_rs"), ("axum_min RS256", "axum_rs"),
+                       ("**gatehouse RS256**", "gh_rs")]:
+        xs = il(key)
+        print(f"| {label} | " + " | ".join(fmt(x) for x in xs) + f" | {fmt(median(xs))} |")
+    print("\n| target (gatehouse ÷ peer in the same round) | per round | median | verdict |")
+    print("|---|---|---:|---|")
+    for name, key, goal in [("/users/me ≥ 25× FastAPI RS256", "fastapi_rs", 25), ("/users/me ≥ 3× axum_min RS256", "axum_rs", 3),
+                            ("/users/me ≥ 70% of `/hello` (in %)", "hello", 70)]:
+        xs = per_round[key]
+        m = median(xs)
+        print(f"| {name} | " + ", ".join(fmt(x, 2) for x in xs) + f" | {fmt(m, 2)} | "
+              f"{verdict(None if math.isnan(m) else m >= goal)} |")
+
 levels = sorted({int(k.split(".")[1]) for k in R if k.startswith("rss.")})
 if levels:
     print("\n### gatehouse memory under login floods (RS256, GATEHOUSE_HASH_WORKERS=1, fresh server per level)\n")

@@ -13,7 +13,8 @@
 #   SKIP_BUILD=0        1 = do not rebuild gatehouse (use the existing target/release/gatehouse)
 #   RSS_LEVELS="10 100 200 1000"   concurrency levels of the login-flood RSS probe
 #   RSS_DURATION=10s    duration of each RSS flood
-#   PHASES="peers gatehouse rss"   which load phases to run
+#   PHASES="peers gatehouse interleaved rss"   which load phases to run
+#   ROUNDS=5 SAMPLE=5s  the interleaved phase: rounds of /hello, FastAPI, axum_min and gatehouse RS256
 #   SHARED_BENCH=../shared/bench   where the peers and peer_bench.sh live (read-only is fine)
 #   BENCH_WORK=/tmp/gh-bench       scratch dir: peer build copy, data dirs, logs, results
 # Every server started here is killed by PID on exit (trap); every load is time-bounded and on
@@ -30,7 +31,7 @@ SKIP_FASTAPI=${SKIP_FASTAPI:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
 RSS_LEVELS=${RSS_LEVELS:-"10 100 200 1000"}
 RSS_DURATION=${RSS_DURATION:-10s}
-PHASES=${PHASES:-"peers gatehouse rss"}
+PHASES=${PHASES:-"peers gatehouse interleaved rss"}
 VENV=/tmp/ref-venv
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 GH_BIN=$TARGET_DIR/release/gatehouse
@@ -286,6 +287,45 @@ gh_extras() {
   fi
 }
 
+# interleaved — the throughput ratios again, from medians: /hello, FastAPI RS256, axum_min RS256
+# and gatehouse RS256 all run at once (each pinned to core 0; an idle server takes no CPU) and
+# wrk loads them in turn, SAMPLE each, ROUNDS times. A slow or fast minute then lands on every
+# server in turn instead of on whichever was loaded at that moment; report.py uses the medians.
+interleaved() {
+  local rounds=${ROUNDS:-5} d=${SAMPLE:-5s} r t url rps tok_gh tok_ax tok_fa="" pids=()
+  local token_of='import sys,json; print(json.load(sys.stdin)["access_token"])'
+  start_server "$RESULTS/il_axum.log" http://127.0.0.1:8102/hello env JWT_ALG=RS256 BIND=127.0.0.1:8102 "$AXUM_BIN" || return 0
+  pids+=("$SERVER_PID")
+  if [ "$SKIP_FASTAPI" != 1 ] && start_server "$RESULTS/il_fastapi.log" http://127.0.0.1:8101/healthz \
+       env -C "$SHARED/fastapi_ref" JWT_ALG=RS256 JWT_SECRET=$HS_SECRET PYTHONDONTWRITEBYTECODE=1 \
+       "$VENV/bin/uvicorn" app:app --host 127.0.0.1 --port 8101 --log-level warning --no-access-log; then
+    pids+=("$SERVER_PID")
+  fi
+  gh_start RS256 il_gh || { SERVER_PID=; return 0; }
+  pids+=("$SERVER_PID")
+  login() { curl -sf -X POST "$1/token" --data-urlencode grant_type=password --data-urlencode username=alice \
+              --data-urlencode "password=$BENCH_PASSWORD" --data-urlencode scope=me | python3 -c "$token_of"; }
+  tok_gh=$(login http://127.0.0.1:8100); tok_ax=$(login http://127.0.0.1:8102)
+  [ ${#pids[@]} = 3 ] && tok_fa=$(login http://127.0.0.1:8101)
+  log "interleaved: $rounds rounds of $d per server"
+  for r in $(seq 1 "$rounds"); do
+    for t in hello fastapi_rs axum_rs gh_rs; do
+      case $t in
+        hello) url=http://127.0.0.1:8102/hello; set -- ;;
+        fastapi_rs) [ -n "$tok_fa" ] || continue; url=http://127.0.0.1:8101/users/me; set -- -H "Authorization: Bearer $tok_fa" ;;
+        axum_rs) url=http://127.0.0.1:8102/users/me; set -- -H "Authorization: Bearer $tok_ax" ;;
+        gh_rs) url=http://127.0.0.1:8100/users/me; set -- -H "Authorization: Bearer $tok_gh" ;;
+      esac
+      read -r rps _ < <(taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"$d" "$@" "$url" | python3 "$HERE/wrkparse.py")
+      rec "il.$t.$r $rps"
+    done
+    log "interleaved round $r: $(grep -E "^il\.[a-z_]+\.$r " "$REC" | awk '{printf "%s=%s ", $1, $2}')"
+  done
+  # The three servers: gh_stop stops gatehouse (the last started); the others by PID.
+  gh_stop
+  for p in "${pids[@]:0:${#pids[@]}-1}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+}
+
 # ---------------------------------------------------------------- main
 setup
 describe
@@ -337,6 +377,10 @@ if has_phase gatehouse; then
     hello_floor hello_after
     stop_server
   fi
+fi
+
+if has_phase interleaved; then
+  interleaved
 fi
 
 if has_phase rss; then
