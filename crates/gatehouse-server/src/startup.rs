@@ -361,17 +361,26 @@ pub fn routes(auth: AuthState) -> SecureRouter<AppState> {
 /// # Errors
 /// Invalid CORS configuration.
 pub fn router(state: AppState) -> anyhow::Result<Server> {
-    let routes = routes(state.auth.clone())
+    let mut routes = routes(state.auth.clone())
         .into_router()
         .route_layer(crate::metrics::MarkRouteLayer)
         .fallback(middleware::not_found)
         .with_state(state.clone());
+    // The edge enforces `max_body_bytes`; axum's body extractors add their own default cap
+    // (2 MiB), which must not undercut a larger configured limit. (Per-route limits, such as
+    // the OAuth endpoints' 16 KiB, sit closer to the handler and still apply.)
+    if state.settings.max_body_bytes > AXUM_DEFAULT_BODY_LIMIT {
+        routes = routes.layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
+    }
     let stack = ServiceBuilder::new()
         .option_layer(cors(&state.settings)?)
         .layer(browser::CsrfGuardLayer(state.clone()))
         .service(routes);
     Ok(middleware::Edge::new(state, stack))
 }
+
+/// axum's own cap on a body read by its extractors, when no `DefaultBodyLimit` is set.
+const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// The service [`router`] builds: every request's way through the server.
 pub type Server = middleware::Edge<Either<Cors<CsrfGuard<Router>>, CsrfGuard<Router>>>;

@@ -296,3 +296,23 @@ async fn a_declared_oversized_body_is_refused_on_any_route_before_the_handler() 
     let r = app.http.get(app.url("/healthz")).body(vec![b' '; 1_000]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_body_limit_above_axums_default_is_honoured() {
+    // 3 MiB configured: a 2.5 MB body is within it, though over axum's own 2 MiB default.
+    let app = spawn_app_with(&[("GATEHOUSE_MAX_BODY_BYTES", "3145728")]).await;
+    let admin = app.admin_token().await;
+    let body = serde_json::json!({"username": "bob", "password": "x".repeat(2_500_000)});
+    let r = app.send_json(reqwest::Method::POST, "/admin/users", &admin, &body).await;
+    // Read and judged (the password is far too long), not refused for size.
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text().await.unwrap());
+    let r = app
+        .http
+        .post(app.url("/users"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(vec![b' '; 3_200_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
