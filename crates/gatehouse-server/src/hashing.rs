@@ -60,6 +60,8 @@ pub struct HashPool {
     tx: mpsc::SyncSender<Job>,
     hasher: Arc<PasswordHasher>,
     depth: Arc<AtomicUsize>,
+    /// Jobs the pool holds at most: one running per worker plus the queue.
+    capacity: usize,
 }
 
 impl HashPool {
@@ -80,7 +82,15 @@ impl HashPool {
                 })
                 .ok();
         }
-        Self { tx, hasher, depth: Arc::new(AtomicUsize::new(0)) }
+        Self { tx, hasher, depth: Arc::new(AtomicUsize::new(0)), capacity: workers.max(1) + queue }
+    }
+
+    /// Whether a job submitted now would be refused: every worker busy and the queue full.
+    /// Login handlers check it before looking the user up, so that under a login flood a refusal
+    /// costs no database query and leaves more CPU to the hashing that is under way. (The
+    /// submission itself still decides; this is only the cheap early answer.)
+    pub fn is_full(&self) -> bool {
+        self.depth() >= self.capacity
     }
 
     /// Jobs queued or running now.
@@ -196,6 +206,7 @@ mod tests {
         while p.depth() == 0 {
             tokio::task::yield_now().await;
         }
+        assert!(!p.is_full(), "the queue slot is still free");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let queued = tokio::spawn({
             let p = p.clone();
@@ -204,9 +215,11 @@ mod tests {
         while p.depth() < 2 {
             tokio::task::yield_now().await;
         }
+        assert!(p.is_full(), "one running and one queued fill a pool of one worker and one slot");
         assert_eq!(p.run(|_| 2).await, Err(PoolBusy));
         block_tx.send(()).unwrap();
         busy.await.unwrap().unwrap();
         assert_eq!(queued.await.unwrap(), Ok(1));
+        assert!(!p.is_full());
     }
 }
