@@ -81,9 +81,18 @@ fn find_credential<'a>(parts: &'a Parts, state: &AuthState) -> Result<Option<Fou
 /// # Errors
 /// The [`AuthRejection`] for a missing or invalid credential.
 pub async fn authenticate(parts: &mut Parts, state: &AuthState) -> Result<Option<Authenticated>, AuthRejection> {
-    if let Some(done) = authenticate_now(parts, state) {
-        return done;
+    match authenticate_now(parts, state) {
+        Some(done) => done,
+        None => authenticate_awaited(parts, state).await,
     }
+}
+
+/// The rest of [`authenticate`] once [`authenticate_now`] has returned `None`: awaits
+/// [`crate::Authenticator::authenticate_shared`] (the cache is not asked again).
+pub(crate) async fn authenticate_awaited(
+    parts: &mut Parts,
+    state: &AuthState,
+) -> Result<Option<Authenticated>, AuthRejection> {
     let Some(cred) = find_credential(parts, state)? else {
         return Ok(None);
     };

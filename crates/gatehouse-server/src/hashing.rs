@@ -93,6 +93,18 @@ impl HashPool {
         self.depth() >= self.capacity
     }
 
+    /// [`Self::is_full`] as an error, for `?` in the login handlers.
+    ///
+    /// # Errors
+    /// [`PoolBusy`] when the pool is full.
+    pub fn ensure_room(&self) -> Result<(), PoolBusy> {
+        if self.is_full() {
+            Err(PoolBusy)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Jobs queued or running now.
     pub fn depth(&self) -> usize {
         self.depth.load(Ordering::Relaxed)

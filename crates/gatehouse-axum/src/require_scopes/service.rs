@@ -12,7 +12,7 @@ use futures_util::future::{Either, Ready};
 use tower::Service;
 
 use crate::{
-    authenticated::{authenticate, authenticate_now},
+    authenticated::{authenticate_awaited, authenticate_now},
     AuthRejection, AuthState, Authenticated, BoxFuture, RequiredScopes,
 };
 
@@ -56,7 +56,8 @@ where
         let state = self.state.clone();
         let scopes = Arc::clone(&self.scopes);
         Either::Right(Either::Right(Box::pin(async move {
-            let auth = authenticate(&mut parts, &state).await;
+            // `authenticate_now` already found nothing to answer at once; go straight to the wait.
+            let auth = authenticate_awaited(&mut parts, &state).await;
             match admit(&mut parts, auth, &scopes) {
                 Ok(()) => inner.call(Request::from_parts(parts, body)).await,
                 Err(refused) => Ok(refused.into_response()),

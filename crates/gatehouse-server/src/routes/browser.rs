@@ -94,10 +94,8 @@ pub async fn create(
         st.metrics.login("throttled");
         return Err(ApiError::Throttled(secs));
     }
-    if st.hasher.is_full() {
-        // Refused before the user lookup: under a flood, a refusal should cost next to nothing.
-        return Err(crate::hashing::PoolBusy.into());
-    }
+    // Refused before the user lookup: under a flood, a refusal should cost next to nothing.
+    st.hasher.ensure_room()?;
     let user = st.store.user_by_key(&ukey).await?;
     let verified =
         st.hasher.verify(SecretString::from(password.clone()), user.as_ref().map(|u| u.password_hash.clone())).await?;

@@ -187,10 +187,8 @@ async fn password_grant(st: &AppState, form: &Form, client: &ClientAuth) -> Resu
     }
     let graph = st.roles().await?;
     let requested = requested_scope(form, &known_scopes(&graph, client))?;
-    if st.hasher.is_full() {
-        // Refused before the user lookup: under a flood, a refusal should cost next to nothing.
-        return Err(crate::hashing::PoolBusy.into());
-    }
+    // Refused before the user lookup: under a flood, a refusal should cost next to nothing.
+    st.hasher.ensure_room()?;
     let user = st.store.user_by_key(&username_key(username)).await?;
     let verified = st
         .hasher
