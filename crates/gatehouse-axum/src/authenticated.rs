@@ -10,7 +10,7 @@ use gatehouse_core::Principal;
 
 use crate::{
     api_key::find_api_key,
-    credential::{cookie_value, parse_bearer},
+    credential::{cookie_value, is_b64token_str, parse_bearer, parse_bearer_unchecked},
     AuthError, AuthRejection, AuthState, Credential,
 };
 
@@ -112,12 +112,32 @@ pub(crate) fn authenticate_now(
     if let Some(done) = parts.extensions.get::<Authenticated>() {
         return Some(Ok(Some(done.clone())));
     }
-    let cred = match find_credential(parts, state) {
-        Ok(Some(cred)) => cred,
-        Ok(None) => return Some(Ok(None)),
-        Err(e) => return Some(Err(e)),
+    let answer = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+        // A bearer token is offered to the cache before its characters are checked: an
+        // authenticator only answers `Ok` for a token it verified before, which passed that
+        // check then. Any other answer is given only once the token passes it now, so a
+        // malformed token is refused as malformed, as before.
+        Some(v) => {
+            let token = match parse_bearer_unchecked(v.as_bytes()) {
+                Ok(t) => t,
+                Err(e) => return Some(Err(e)),
+            };
+            let answer = state.authenticator.authenticate_cached(&Credential::Bearer(token));
+            if !matches!(answer, Some(Ok(_))) && !is_b64token_str(token) {
+                return Some(Err(AuthRejection::InvalidToken { reason: "malformed_authorization" }));
+            }
+            answer?
+        }
+        None => {
+            let cred = match find_credential(parts, state) {
+                Ok(Some(cred)) => cred,
+                Ok(None) => return Some(Ok(None)),
+                Err(e) => return Some(Err(e)),
+            };
+            state.authenticator.authenticate_cached(&cred.credential())?
+        }
     };
-    let principal = match state.authenticator.authenticate_cached(&cred.credential())? {
+    let principal = match answer {
         Ok(p) => p,
         Err(e) => return Some(Err(rejection(e))),
     };

@@ -73,6 +73,11 @@ pub trait Authenticator: Send + Sync + 'static {
     /// await [`authenticate_shared`](Self::authenticate_shared). The extractors and
     /// [`crate::RequireScopesLayer`] try it first: a request answered here costs no boxed
     /// future. The default answers `None`.
+    ///
+    /// A [`Credential::Bearer`] reaches this method before its characters are checked against
+    /// RFC 6750's `b64token` (every other check has been made): answer `Ok` only for a token
+    /// verified before. An `Err` or `None` answer is used only if the token passes that check,
+    /// so a malformed token is still refused as `malformed_authorization`.
     fn authenticate_cached(&self, credential: &Credential<'_>) -> Option<Result<Arc<Principal>, AuthError>> {
         let _ = credential;
         None

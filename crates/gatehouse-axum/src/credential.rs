@@ -54,22 +54,48 @@ fn all_b64token(s: &[u8]) -> bool {
 
 /// Parses an `Authorization` header value as a bearer token (RFC 6750 §2.1 `b64token`).
 pub fn parse_bearer(value: &[u8]) -> Result<&str, AuthRejection> {
-    let bad = || AuthRejection::InvalidToken { reason: "malformed_authorization" };
+    let token = split_bearer(value)?;
+    if !all_b64token(token) {
+        return Err(malformed());
+    }
+    // All ASCII by now, so this cannot fail.
+    std::str::from_utf8(token).map_err(|_| malformed())
+}
+
+/// [`parse_bearer`] without the `b64token` character check: the scheme, the length limit and
+/// UTF-8 are checked, the characters are not. For looking a token up among tokens that passed
+/// [`parse_bearer`] before (an exact match needs no second check); anything else must go
+/// through [`parse_bearer`].
+pub(crate) fn parse_bearer_unchecked(value: &[u8]) -> Result<&str, AuthRejection> {
+    std::str::from_utf8(split_bearer(value)?).map_err(|_| malformed())
+}
+
+/// Whether a token [`parse_bearer_unchecked`] returned would also pass [`parse_bearer`].
+pub(crate) fn is_b64token_str(token: &str) -> bool {
+    all_b64token(token.as_bytes())
+}
+
+fn malformed() -> AuthRejection {
+    AuthRejection::InvalidToken { reason: "malformed_authorization" }
+}
+
+/// The token part of a `Bearer` value (scheme matched case-insensitively, spaces after it
+/// skipped, not empty), its characters not yet checked.
+fn split_bearer(value: &[u8]) -> Result<&[u8], AuthRejection> {
     if value.len() > MAX_CREDENTIAL_LEN {
         return Err(AuthRejection::InvalidToken { reason: "token_too_large" });
     }
-    let space = value.iter().position(|&b| b == b' ').ok_or_else(bad)?;
+    let space = value.iter().position(|&b| b == b' ').ok_or_else(malformed)?;
     let (scheme, rest) = value.split_at(space);
     if !scheme.eq_ignore_ascii_case(b"bearer") {
-        return Err(bad());
+        return Err(malformed());
     }
     let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
     let token = &rest[start..];
-    if token.is_empty() || !all_b64token(token) {
-        return Err(bad());
+    if token.is_empty() {
+        return Err(malformed());
     }
-    // All ASCII by now, so this cannot fail.
-    std::str::from_utf8(token).map_err(|_| bad())
+    Ok(token)
 }
 
 fn bearer_from(parts: &Parts) -> Result<Option<BearerToken>, AuthRejection> {

@@ -68,7 +68,7 @@ impl Authenticator for TwoPaths {
     fn authenticate_cached(&self, credential: &Credential<'_>) -> Option<Result<Arc<Principal>, AuthError>> {
         self.cached_calls.fetch_add(1, Ordering::SeqCst);
         match credential {
-            Credential::Bearer("revoked") => Some(Err(AuthError::invalid("revoked"))),
+            Credential::Bearer(t) if t.starts_with("revoked") => Some(Err(AuthError::invalid("revoked"))),
             Credential::Bearer(t) => t.strip_prefix("cached-").map(|scopes| Ok(principal("cached", scopes))),
             _ => None,
         }
@@ -143,4 +143,28 @@ async fn without_an_immediate_answer_the_authenticator_is_awaited_once() {
     let (status, body) = get_with(&auth, "/me", Some("forged")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(authn.slow_calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_malformed_bearer_token_is_refused_as_malformed_whatever_the_cache_says() {
+    let authn = Arc::new(TwoPaths::default());
+    let auth = AuthState::new(authn.clone());
+    // The cache is asked before the characters are checked; its refusal (`revoked`) or its
+    // silence must not hide that the token is malformed, and nothing is awaited.
+    for token in ["revoked<script>", "slow-me<x>", "unknown\"quote"] {
+        let (status, body) = get_with(&auth, "/whoami", Some(token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token}: {body}");
+        assert!(body.contains("malformed_authorization"), "{token}: {body}");
+    }
+    assert_eq!(authn.slow_calls.load(Ordering::SeqCst), 0, "a malformed token never reaches the slow path");
+    // The same refusal for a well-formed token keeps its own reason.
+    let (status, body) = get_with(&auth, "/whoami", Some("revoked-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("revoked") && !body.contains("malformed"), "{body}");
+    // Only a scheme, or an oversized value, is refused before the cache is asked.
+    let before = authn.cached_calls.load(Ordering::SeqCst);
+    let (status, body) = get_with(&auth, "/whoami", Some(&"a".repeat(9000))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("token_too_large"), "{body}");
+    assert_eq!(authn.cached_calls.load(Ordering::SeqCst), before);
 }

@@ -162,7 +162,7 @@ impl Authenticator for ServerAuthenticator {
 /// a credential was refused.
 fn noted(result: Result<Arc<Principal>, AuthError>) -> Result<Arc<Principal>, AuthError> {
     match &result {
-        Ok(p) => crate::request_ctx::set_subject(&p.subject),
+        Ok(p) => crate::request_ctx::set_principal(p),
         Err(e) => tracing::info!(reason = ?e, "credential refused"),
     }
     result

@@ -2,9 +2,10 @@
 //! logins by outcome, hashing queue depth, throttled requests, revocation-list size.
 
 use std::{
+    collections::HashMap,
     fmt::Write as _,
     hash::{Hash, Hasher},
-    sync::atomic::AtomicI64,
+    sync::{atomic::AtomicI64, RwLock},
     task::{Context, Poll},
     time::Duration,
 };
@@ -74,12 +75,20 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+/// The counter and histogram of one (route, method, status), as handles sharing the
+/// families' storage.
+type RequestHandles = (Counter, Histogram);
+
 /// Every metric the server exports.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
+    /// The handles of every label set seen so far, so that recording a request is one
+    /// foldhash lookup instead of two SipHash lookups in the families (the label set is a
+    /// route template, a method and a status: a few dozen entries at most).
+    handles: RwLock<HashMap<RouteLabels, RequestHandles, foldhash::fast::RandomState>>,
     logins: Family<OutcomeLabels, Counter>,
     throttled: Family<OutcomeLabels, Counter>,
     hash_queue: Gauge<i64, AtomicI64>,
@@ -103,7 +112,7 @@ impl Default for Metrics {
         registry.register("throttled", "Requests refused by throttling, by endpoint", throttled.clone());
         registry.register("hash_queue_depth", "Password hash jobs queued or running", hash_queue.clone());
         registry.register("revocation_entries", "Entries in the in-memory revocation view", revocations.clone());
-        Self { registry, requests, latency, logins, throttled, hash_queue, revocations }
+        Self { registry, requests, latency, handles: RwLock::default(), logins, throttled, hash_queue, revocations }
     }
 }
 
@@ -121,8 +130,16 @@ impl Metrics {
     /// Counts a request to a matched route and records its latency.
     pub fn request(&self, route: &MatchedPath, method: &Method, status: u16, latency: Duration) {
         let labels = RouteLabels { route: RouteName(route.clone()), method: MethodName(method.clone()), status };
-        self.requests.get_or_create(&labels).inc();
-        self.latency.get_or_create(&labels).observe(latency.as_secs_f64());
+        let record = |(count, histogram): &RequestHandles| {
+            count.inc();
+            histogram.observe(latency.as_secs_f64());
+        };
+        if let Some(seen) = self.handles.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&labels) {
+            return record(seen);
+        }
+        let made = (self.requests.get_or_create(&labels).clone(), self.latency.get_or_create(&labels).clone());
+        record(&made);
+        self.handles.write().unwrap_or_else(std::sync::PoisonError::into_inner).entry(labels).or_insert(made);
     }
 
     /// Renders the text exposition.

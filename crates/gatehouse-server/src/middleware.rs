@@ -3,8 +3,11 @@
 
 use std::{
     convert::Infallible,
+    future::Future,
     net::SocketAddr,
-    task::{Context, Poll},
+    pin::Pin,
+    task::{ready, Context, Poll},
+    time::Instant,
 };
 
 use axum::{
@@ -14,8 +17,8 @@ use axum::{
     response::{IntoResponse, Response},
     serve::IncomingStream,
 };
-use gatehouse_axum::{with_request_id, BoxFuture, ErrorBody};
-use tokio::net::TcpListener;
+use gatehouse_axum::{with_request_id, ErrorBody};
+use tokio::{net::TcpListener, task::futures::TaskLocalFuture};
 use tower::Service;
 
 use crate::{
@@ -79,14 +82,14 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    type Future = EdgeFuture<S>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        let start = std::time::Instant::now();
+        let start = Instant::now();
         let st = &self.state;
         let id = match req.headers().get(&REQUEST_ID) {
             Some(v) if sane_request_id(v) => v.clone(),
@@ -98,34 +101,111 @@ where
         let ctx = RequestCtx::new(id.clone(), ip, req.method().clone(), req.uri().clone());
         let tls = req.uri().scheme_str() == Some("https");
         let refused = header_limits(&req).or_else(|| body_limit(&mut req, st.settings.max_body_bytes));
-        if refused.is_none() {
-            for name in [header::AUTHORIZATION, header::COOKIE, HeaderName::from_static("x-api-key")] {
-                if let header::Entry::Occupied(mut e) = req.headers_mut().entry(name) {
-                    e.iter_mut().for_each(|v| v.set_sensitive(true));
+        let call = match refused {
+            Some(refused) => Stage::Refused { res: Some(refused) },
+            None => {
+                for name in [header::AUTHORIZATION, header::COOKIE, HeaderName::from_static("x-api-key")] {
+                    if let header::Entry::Occupied(mut e) = req.headers_mut().entry(name) {
+                        e.iter_mut().for_each(|v| v.set_sensitive(true));
+                    }
                 }
+                req.headers_mut().insert(REQUEST_ID, id.clone());
+                // Take the service that was driven to readiness; leave a fresh clone behind.
+                let clone = self.inner.clone();
+                Stage::Call { inner: Some(std::mem::replace(&mut self.inner, clone)), req: Some(req) }
             }
-            req.headers_mut().insert(REQUEST_ID, id.clone());
-        }
-        // Take the service that was driven to readiness; leave a fresh clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let st = st.clone();
-        Box::pin(REQUEST.scope(ctx, async move {
-            let res = match refused {
-                Some(refused) => refused,
-                None => match inner.call(req).await {
-                    Ok(res) => res,
+        };
+        let respond = Respond { stage: call, after: Some(After { st: st.clone(), id, tls, start }) };
+        EdgeFuture { scoped: REQUEST.scope(ctx, respond) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Edge`]: the inner service's response, finished by the edge
+    /// ([`finish`]), all inside the request's [`REQUEST`] scope. A named future rather than a
+    /// boxed `async` block: no allocation per request.
+    pub struct EdgeFuture<S: Service<Request>> {
+        #[pin]
+        scoped: TaskLocalFuture<RequestCtx, Respond<S>>,
+    }
+}
+
+impl<S> Future for EdgeFuture<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().scoped.poll(cx)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// What [`EdgeFuture`] runs inside the request scope. The inner service is called on the
+    /// first poll, so that everything it does runs inside the scope.
+    struct Respond<S: Service<Request>> {
+        #[pin]
+        stage: Stage<S>,
+        after: Option<After>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StageProj]
+    /// Where [`Respond`] is.
+    enum Stage<S: Service<Request>> {
+        /// Refused at the edge (header or body limits): this is the response.
+        Refused { res: Option<Response> },
+        /// Not called yet.
+        Call { inner: Option<S>, req: Option<Request> },
+        /// Waiting for the inner service's response.
+        Wait { #[pin] fut: S::Future },
+    }
+}
+
+/// What [`finish`] needs once the response is there.
+struct After {
+    st: AppState,
+    id: HeaderValue,
+    tls: bool,
+    start: Instant,
+}
+
+impl<S> Future for Respond<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let res = loop {
+            match this.stage.as_mut().project() {
+                StageProj::Refused { res } => break res.take(),
+                StageProj::Call { inner, req } => {
+                    let fut = match (inner.take(), req.take()) {
+                        (Some(mut inner), Some(req)) => inner.call(req),
+                        _ => break None,
+                    };
+                    this.stage.set(Stage::Wait { fut });
+                }
+                StageProj::Wait { fut } => match ready!(fut.poll(cx)) {
+                    Ok(res) => break Some(res),
                     Err(never) => match never {},
                 },
-            };
-            Ok(finish(&st, res, id, tls, start))
-        }))
+            }
+        };
+        let (Some(res), Some(after)) = (res, this.after.take()) else {
+            panic!("the edge's response future was polled after it completed");
+        };
+        Poll::Ready(Ok(finish(&after.st, res, after.id, after.tls, after.start)))
     }
 }
 
 /// Everything the edge does to a response: the error shape, security headers, request id,
 /// metrics and the access line.
-fn finish(st: &AppState, mut res: Response, id: HeaderValue, tls: bool, start: std::time::Instant) -> Response {
+fn finish(st: &AppState, mut res: Response, id: HeaderValue, tls: bool, start: Instant) -> Response {
     let rid = id.to_str().unwrap_or("-");
     if res.extensions().get::<ErrorBody>().is_some() {
         res = with_request_id(res, Some(rid));

@@ -73,7 +73,7 @@ fn request_span(w: &mut impl fmt::Write) -> Result<bool, fmt::Error> {
             write_quoted(w, c.method.as_str())?;
             w.write_str(",\"path\":")?;
             write_quoted(w, c.uri.path())?;
-            if let Some(subject) = c.subject.get() {
+            if let Some(subject) = c.subject() {
                 w.write_str(",\"subject\":\"")?;
                 write!(Escaped(&mut *w), "{subject}")?;
                 w.write_char('"')?;

@@ -75,7 +75,7 @@ fn head(w: &mut impl fmt::Write, ansi: bool, level: Level) -> fmt::Result {
             EscapeWriter(&mut *w).write_str(c.method.as_str())?;
             w.write_str(" path=")?;
             EscapeWriter(&mut *w).write_str(c.uri.path())?;
-            if let Some(subject) = c.subject.get() {
+            if let Some(subject) = c.subject() {
                 w.write_str(" subject=")?;
                 write!(EscapeWriter(&mut *w), "{subject}")?;
             }

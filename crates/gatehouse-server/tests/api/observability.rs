@@ -63,13 +63,24 @@ async fn audit_records_security_events_with_request_id_and_ip() {
 async fn metrics_count_requests_logins_and_state() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    app.get("/users/me", Some(&admin)).await;
+    // The first request of a label set creates its series; later ones reuse the handles.
+    for _ in 0..3 {
+        app.get("/users/me", Some(&admin)).await;
+    }
+    app.get("/users/me", None).await;
     app.login("admin", "wrong password", None).await;
     app.send_json(Method::POST, "/token/revoke", &admin, &json!({})).await;
     let r = app.get("/metrics", None).await;
     assert_eq!(r.status(), StatusCode::OK);
     let text = r.text().await.unwrap();
-    assert!(text.contains(r#"gatehouse_http_requests_total{route="/users/me",method="GET",status="200"} 1"#), "{text}");
+    assert!(text.contains(r#"gatehouse_http_requests_total{route="/users/me",method="GET",status="200"} 3"#), "{text}");
+    assert!(text.contains(r#"gatehouse_http_requests_total{route="/users/me",method="GET",status="401"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"gatehouse_http_request_duration_seconds_count{route="/users/me",method="GET",status="200"} 3"#
+        ),
+        "{text}"
+    );
     assert!(text.contains(r#"gatehouse_logins_total{outcome="ok"} 1"#), "{text}");
     assert!(text.contains(r#"gatehouse_logins_total{outcome="failed"} 1"#), "{text}");
     assert!(text.contains("gatehouse_http_request_duration_seconds_bucket"));
