@@ -27,20 +27,21 @@
 //! # }
 //! ```
 
-use std::fmt;
+use std::{convert::Infallible, fmt};
 
 use axum::{
     extract::{Request, State},
     http::Method,
     middleware::{from_fn_with_state, Next},
     response::{IntoResponse, Response},
-    routing::MethodRouter,
+    routing::{MethodRouter, Route},
     Router,
 };
+use tower::{Layer, Service, ServiceBuilder};
 
 use crate::{
     api_key::find_api_key, basic::basic_from_parts, ApiKeyLocation, ApiKeySource, AuthRejection, AuthState, BasicRealm,
-    Challenge, RequireScopesLayer, ScopeRequirement,
+    Challenge, RequireScopes, RequireScopesLayer, ScopeRequirement,
 };
 
 /// Who may call a route.
@@ -304,6 +305,46 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
         }
         for r in self.public {
             router = router.merge(r);
+        }
+        router
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
+    /// [`into_router`](Self::into_router) with `layer` on every route (axum's
+    /// `Router::route_layer`), inside the route's guard layer rather than around it: a scoped
+    /// route gets `layer` over [`RequireScopes`] as one layer. Each `route_layer` call boxes
+    /// every route once more (a clone and a boxed future per request, ≈ 0.15 µs); this saves
+    /// one of them on every scoped route. `layer` sees the request before the guard does,
+    /// and, as with `route_layer`, not a route's `405` for a method it does not serve.
+    ///
+    /// # Panics
+    /// As [`into_router`](Self::into_router).
+    pub fn into_router_with<L>(self, layer: L) -> Router<S>
+    where
+        L: Layer<Route> + Layer<RequireScopes<Route>> + Clone + Send + Sync + 'static,
+        <L as Layer<Route>>::Service:
+            Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+        <<L as Layer<Route>>::Service as Service<Request>>::Future: Send + 'static,
+        <L as Layer<RequireScopes<Route>>>::Service:
+            Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+        <<L as Layer<RequireScopes<Route>>>::Service as Service<Request>>::Future: Send + 'static,
+    {
+        let mut router = Router::new();
+        for (decl, mr) in self.routes {
+            let mr = match decl.access.under(&self.required) {
+                Access::Public => mr.route_layer(layer.clone()),
+                Access::Authenticated { scopes } => mr.route_layer(
+                    ServiceBuilder::new()
+                        .layer(layer.clone())
+                        .layer(RequireScopesLayer::from_vec(self.auth.clone(), scopes)),
+                ),
+                presence => mr.route_layer(from_fn_with_state(presence, require_presence)).route_layer(layer.clone()),
+            };
+            router = router.route(&decl.path, mr);
+        }
+        for r in self.public {
+            router = router.merge(if r.has_routes() { r.route_layer(layer.clone()) } else { r });
         }
         router
     }

@@ -35,7 +35,7 @@ api_key! {
     pub PartnerKey = header("X-Partner-Key");
 }
 
-fn app(auth: &AuthState) -> Router {
+fn secure(auth: &AuthState) -> SecureRouter<AuthState> {
     let admin = SecureRouter::new(auth.clone())
         .require::<Admin>()
         .route("/stats", get(|| async { "stats" }))
@@ -55,8 +55,10 @@ fn app(auth: &AuthState) -> Router {
         )
         .nest("/admin", admin)
         .merge_public(Router::new().route("/docs", get(|| async { "docs" })))
-        .into_router()
-        .with_state(auth.clone())
+}
+
+fn app(auth: &AuthState) -> Router {
+    secure(auth).into_router().with_state(auth.clone())
 }
 
 #[derive(Debug)]
@@ -67,15 +69,21 @@ struct Res {
 }
 
 async fn call(auth: &AuthState, method: Method, path: &str, credential: Option<(&str, String)>) -> Res {
+    call_on(app(auth), method, path, credential).await.0
+}
+
+/// The response, and its `x-layer` header.
+async fn call_on(router: Router, method: Method, path: &str, credential: Option<(&str, String)>) -> (Res, bool) {
     let mut req = Request::builder().method(method).uri(path);
     if let Some((name, value)) = credential {
         req = req.header(name, value);
     }
-    let res = app(auth).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let res = router.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let layered = res.headers().contains_key("x-layer");
     let status = res.status();
     let challenge = res.headers().get(header::WWW_AUTHENTICATE).map(|v| v.to_str().unwrap().to_owned());
     let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-    Res { status, challenge, text: String::from_utf8(bytes.to_vec()).unwrap() }
+    (Res { status, challenge, text: String::from_utf8(bytes.to_vec()).unwrap() }, layered)
 }
 
 fn bearer(token: &str) -> Option<(&'static str, String)> {
@@ -238,4 +246,48 @@ async fn nested_routes_enforce_outer_router_scopes() {
     };
     assert_eq!(app.clone().oneshot(req(&[])).await.unwrap().status(), StatusCode::FORBIDDEN);
     assert_eq!(app.oneshot(req(&["admin"])).await.unwrap().status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn into_router_with_puts_the_layer_on_every_route_and_keeps_every_guard() {
+    let keys = TestKeys::new();
+    let auth = keys.auth_state();
+    let mark = tower::util::MapResponseLayer::new(|mut res: axum::response::Response| {
+        res.headers_mut().insert("x-layer", header::HeaderValue::from_static("1"));
+        res
+    });
+    let layered = || secure(&auth).into_router_with(mark.clone()).with_state(auth.clone());
+    let ann = bearer(&keys.mint("user:ann", &["me"]));
+    let admin = bearer(&keys.mint("user:root", &["admin", "reports:read"]));
+    let cases: Vec<(Method, &str, Option<(&str, String)>)> = vec![
+        (Method::GET, "/healthz", None),
+        (Method::GET, "/docs", None),
+        (Method::GET, "/admin/ping", None),
+        (Method::POST, "/session", None),
+        (Method::DELETE, "/session", None),
+        (Method::GET, "/whoami", None),
+        (Method::GET, "/whoami", bearer("not-a-jwt")),
+        (Method::GET, "/whoami", ann.clone()),
+        (Method::GET, "/me", ann.clone()),
+        (Method::GET, "/admin/stats", ann.clone()),
+        (Method::GET, "/admin/reports", admin.clone()),
+        (Method::GET, "/metrics", None),
+        (Method::GET, "/partner", None),
+    ];
+    for (method, path, credential) in cases {
+        let plain = call(&auth, method.clone(), path, credential.clone()).await;
+        let (with, marked) = call_on(layered(), method.clone(), path, credential).await;
+        // The same answer as without the layer (guards, scopes, challenges, bodies)...
+        assert_eq!(
+            (with.status, &with.challenge, &with.text),
+            (plain.status, &plain.challenge, &plain.text),
+            "{method} {path}"
+        );
+        // ...and the layer ran on it, refused or not.
+        assert!(marked, "{method} {path} ({}) did not pass the layer", with.status);
+    }
+    // Unknown paths are the fallback's, not a route's.
+    let (missing, marked) = call_on(layered(), Method::GET, "/nowhere", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(!marked);
 }
