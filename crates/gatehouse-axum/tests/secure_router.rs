@@ -86,7 +86,10 @@ async fn call_on(router: Router, method: Method, path: &str, credential: Option<
     (Res { status, challenge, text: String::from_utf8(bytes.to_vec()).unwrap() }, layered)
 }
 
-fn bearer(token: &str) -> Option<(&'static str, String)> {
+/// A credential header to send, if any.
+type Sent = Option<(&'static str, String)>;
+
+fn bearer(token: &str) -> Sent {
     Some(("authorization", format!("Bearer {token}")))
 }
 
@@ -259,7 +262,7 @@ async fn into_router_with_puts_the_layer_on_every_route_and_keeps_every_guard() 
     let layered = || secure(&auth).into_router_with(mark.clone()).with_state(auth.clone());
     let ann = bearer(&keys.mint("user:ann", &["me"]));
     let admin = bearer(&keys.mint("user:root", &["admin", "reports:read"]));
-    let cases: Vec<(Method, &str, Option<(&str, String)>)> = vec![
+    let cases: Vec<(Method, &str, Sent)> = vec![
         (Method::GET, "/healthz", None),
         (Method::GET, "/docs", None),
         (Method::GET, "/admin/ping", None),
