@@ -1,11 +1,11 @@
 //! Signing keys: generation, PEM storage form, public JWKs, and the `kid`.
 
-use std::{fmt, str::FromStr};
+use std::{fmt, str::FromStr, sync::Arc};
 
 use aws_lc_rs::{
     encoding::AsDer,
     rsa::{KeySize, PublicKeyComponents},
-    signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ECDSA_P256_SHA256_FIXED_SIGNING},
+    signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING},
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
 use jsonwebtoken::{DecodingKey, EncodingKey};
@@ -78,6 +78,10 @@ pub struct SigningKey {
     kid: String,
     alg: Algorithm,
     encoding: EncodingKey,
+    /// For RS256: the key parsed once. jsonwebtoken's aws-lc backend parses and checks the
+    /// RSA key on every signature, which was half of a login's CPU time on the request thread
+    /// (≈ 1.3 ms per login; docs/PERFORMANCE.md).
+    rsa: Option<Arc<RsaKeyPair>>,
     verifying: VerifyingKey,
     private_pem: Option<SecretString>,
 }
@@ -208,7 +212,12 @@ impl SigningKey {
         v.validate_aud = false;
         jsonwebtoken::decode::<Value>(&probe, &verifying.decoding, &v)
             .map_err(|_| key_err("private key does not match its public JWK"))?;
-        Ok(Self { kid, alg, encoding, verifying, private_pem: Some(SecretString::from(pem.to_owned())) })
+        // The same parse jsonwebtoken's aws-lc backend makes per signature, made once.
+        let rsa = match alg {
+            Algorithm::RS256 => Some(Arc::new(RsaKeyPair::from_der(encoding.inner()).map_err(key_err)?)),
+            _ => None,
+        };
+        Ok(Self { kid, alg, encoding, rsa, verifying, private_pem: Some(SecretString::from(pem.to_owned())) })
     }
 
     /// An HS256 key from a shared secret of at least 32 bytes. Its `kid` is derived from the
@@ -234,6 +243,7 @@ impl SigningKey {
             kid,
             alg: Algorithm::HS256,
             encoding: EncodingKey::from_secret(secret),
+            rsa: None,
             verifying,
             private_pem: None,
         })
@@ -261,6 +271,11 @@ impl SigningKey {
 
     pub(crate) fn encoding(&self) -> &EncodingKey {
         &self.encoding
+    }
+
+    /// The parsed RSA key pair (RS256 keys only).
+    pub(crate) fn rsa(&self) -> Option<&RsaKeyPair> {
+        self.rsa.as_deref()
     }
 }
 

@@ -105,9 +105,42 @@ impl TokenSigner {
         let mut header = jsonwebtoken::Header::new(self.key.algorithm().to_jwt());
         header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
         header.kid = Some(self.key.kid().to_owned());
-        jsonwebtoken::encode(&header, claims, self.key.encoding())
-            .map_err(|e| ErrorKind::InvalidKey(e.to_string()).into())
+        match self.key.rsa() {
+            Some(rsa) => sign_rs256(rsa, &header, claims),
+            None => jsonwebtoken::encode(&header, claims, self.key.encoding())
+                .map_err(|e| ErrorKind::InvalidKey(e.to_string()).into()),
+        }
     }
+}
+
+/// What `jsonwebtoken::encode` does for RS256 with its aws-lc backend (the same JSON, the same
+/// base64url, the same RSASSA-PKCS1-v1_5 SHA-256 signature from aws-lc), with a key pair parsed
+/// once instead of on every call. PKCS#1 v1.5 signatures are deterministic, so the output is
+/// byte for byte what `jsonwebtoken::encode` gives (tested).
+fn sign_rs256(
+    rsa: &aws_lc_rs::signature::RsaKeyPair,
+    header: &jsonwebtoken::Header,
+    claims: &AccessClaims,
+) -> Result<String> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
+
+    let invalid = |e: &dyn std::fmt::Display| -> crate::Error { ErrorKind::InvalidKey(e.to_string()).into() };
+    let header = serde_json::to_vec(header).map_err(|e| invalid(&e))?;
+    let claims = serde_json::to_vec(claims).map_err(|e| invalid(&e))?;
+    let mut jwt = URL_SAFE_NO_PAD.encode(header);
+    jwt.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims, &mut jwt);
+    let mut signature = vec![0; rsa.public_modulus_len()];
+    rsa.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        jwt.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|e| invalid(&e))?;
+    jwt.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature, &mut jwt);
+    Ok(jwt)
 }
 
 /// What a verifier accepts. Built once; cheap to share.
@@ -283,4 +316,59 @@ fn map_jwt_error(e: jsonwebtoken::errors::Error) -> crate::Error {
         _ => ErrorKind::MalformedToken,
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::keys::{Algorithm, SigningKey};
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: "https://issuer.test".into(),
+            sub: "user:01".into(),
+            aud: Audience::One("api".into()),
+            exp: 2_000_000_000,
+            iat: 1_700_000_000,
+            nbf: None,
+            jti: "j-1".into(),
+            client_id: "gatehouse".into(),
+            scope: "me reports:read".into(),
+            sid: Some("s-1".into()),
+        }
+    }
+
+    #[test]
+    fn rs256_tokens_are_byte_for_byte_what_jsonwebtoken_signs() {
+        let key = Arc::new(SigningKey::generate(Algorithm::RS256).unwrap());
+        assert!(key.rsa().is_some(), "an RS256 key keeps its parsed key pair");
+        let token = TokenSigner::new(Arc::clone(&key)).sign(&claims()).unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(key.kid().to_owned());
+        let reference = jsonwebtoken::encode(&header, &claims(), key.encoding()).unwrap();
+        assert_eq!(token, reference);
+        // And jsonwebtoken verifies it with the public key only.
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_audience(&["api"]);
+        let back = jsonwebtoken::decode::<AccessClaims>(&token, key.verifying_key().decoding(), &v).unwrap();
+        assert_eq!(back.claims, claims());
+        assert_eq!(back.header.kid.as_deref(), Some(key.kid()));
+    }
+
+    #[test]
+    fn other_algorithms_keep_jsonwebtokens_own_signing() {
+        for alg in [Algorithm::ES256, Algorithm::EdDSA] {
+            let key = Arc::new(SigningKey::generate(alg).unwrap());
+            assert!(key.rsa().is_none());
+            let token = TokenSigner::new(Arc::clone(&key)).sign(&claims()).unwrap();
+            assert_eq!(token.split('.').count(), 3, "{alg:?}");
+        }
+        let key = Arc::new(SigningKey::hmac(&[7; 32]).unwrap());
+        assert!(key.rsa().is_none());
+        let token = TokenSigner::new(key).sign(&claims()).unwrap();
+        assert_eq!(token.split('.').count(), 3);
+    }
 }
