@@ -1,6 +1,6 @@
 //! Signing keys: generation, PEM storage form, public JWKs, and the `kid`.
 
-use std::{fmt, str::FromStr, sync::Arc};
+use std::{fmt, str::FromStr};
 
 use aws_lc_rs::{
     encoding::AsDer,
@@ -79,9 +79,9 @@ pub struct SigningKey {
     alg: Algorithm,
     encoding: EncodingKey,
     /// For RS256: the key parsed once. jsonwebtoken's aws-lc backend parses and checks the
-    /// RSA key on every signature, which was half of a login's CPU time on the request thread
-    /// (≈ 1.3 ms per login; docs/PERFORMANCE.md).
-    rsa: Option<Arc<RsaKeyPair>>,
+    /// RSA key on every signature: ≈ 40% of a login's CPU time on the request thread
+    /// (1.33 → 0.81 ms per login; docs/PERFORMANCE.md).
+    rsa: Option<RsaKeyPair>,
     verifying: VerifyingKey,
     private_pem: Option<SecretString>,
 }
@@ -214,7 +214,7 @@ impl SigningKey {
             .map_err(|_| key_err("private key does not match its public JWK"))?;
         // The same parse jsonwebtoken's aws-lc backend makes per signature, made once.
         let rsa = match alg {
-            Algorithm::RS256 => Some(Arc::new(RsaKeyPair::from_der(encoding.inner()).map_err(key_err)?)),
+            Algorithm::RS256 => Some(RsaKeyPair::from_der(encoding.inner()).map_err(key_err)?),
             _ => None,
         };
         Ok(Self { kid, alg, encoding, rsa, verifying, private_pem: Some(SecretString::from(pem.to_owned())) })
@@ -275,7 +275,7 @@ impl SigningKey {
 
     /// The parsed RSA key pair (RS256 keys only).
     pub(crate) fn rsa(&self) -> Option<&RsaKeyPair> {
-        self.rsa.as_deref()
+        self.rsa.as_ref()
     }
 }
 
