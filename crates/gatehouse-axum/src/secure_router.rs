@@ -292,22 +292,38 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
     /// Where axum's `Router::route` would: an invalid path, or a method declared twice on
     /// one path.
     pub fn into_router(self) -> Router<S> {
+        let auth = self.auth.clone();
+        self.assemble(
+            |mr, access| match access {
+                Access::Public => mr,
+                Access::Authenticated { scopes } => mr.route_layer(RequireScopesLayer::from_vec(auth.clone(), scopes)),
+                presence => with_presence_guard(mr, presence),
+            },
+            |r| r,
+        )
+    }
+
+    /// The router: each declared route wrapped by `guard` (given the route's access with the
+    /// router-level scopes included), each public router by `public`.
+    fn assemble(
+        self,
+        guard: impl Fn(MethodRouter<S>, Access) -> MethodRouter<S>,
+        public: impl Fn(Router<S>) -> Router<S>,
+    ) -> Router<S> {
         let mut router = Router::new();
         for (decl, mr) in self.routes {
-            let mr = match decl.access.under(&self.required) {
-                Access::Public => mr,
-                Access::Authenticated { scopes } => {
-                    mr.route_layer(RequireScopesLayer::from_vec(self.auth.clone(), scopes))
-                }
-                presence => mr.route_layer(from_fn_with_state(presence, require_presence)),
-            };
-            router = router.route(&decl.path, mr);
+            router = router.route(&decl.path, guard(mr, decl.access.under(&self.required)));
         }
         for r in self.public {
-            router = router.merge(r);
+            router = router.merge(public(r));
         }
         router
     }
+}
+
+/// The guard of a route that needs a Basic or API-key credential to be present.
+fn with_presence_guard<S: Clone + Send + Sync + 'static>(mr: MethodRouter<S>, access: Access) -> MethodRouter<S> {
+    mr.route_layer(from_fn_with_state(access, require_presence))
 }
 
 impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
@@ -330,23 +346,19 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
             Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
         <<L as Layer<RequireScopes<Route>>>::Service as Service<Request>>::Future: Send + 'static,
     {
-        let mut router = Router::new();
-        for (decl, mr) in self.routes {
-            let mr = match decl.access.under(&self.required) {
+        let auth = self.auth.clone();
+        self.assemble(
+            |mr, access| match access {
                 Access::Public => mr.route_layer(layer.clone()),
                 Access::Authenticated { scopes } => mr.route_layer(
                     ServiceBuilder::new()
                         .layer(layer.clone())
-                        .layer(RequireScopesLayer::from_vec(self.auth.clone(), scopes)),
+                        .layer(RequireScopesLayer::from_vec(auth.clone(), scopes)),
                 ),
-                presence => mr.route_layer(from_fn_with_state(presence, require_presence)).route_layer(layer.clone()),
-            };
-            router = router.route(&decl.path, mr);
-        }
-        for r in self.public {
-            router = router.merge(if r.has_routes() { r.route_layer(layer.clone()) } else { r });
-        }
-        router
+                presence => with_presence_guard(mr, presence).route_layer(layer.clone()),
+            },
+            |r| if r.has_routes() { r.route_layer(layer.clone()) } else { r },
+        )
     }
 }
 

@@ -112,7 +112,7 @@ where
                 req.headers_mut().insert(REQUEST_ID, id.clone());
                 // Take the service that was driven to readiness; leave a fresh clone behind.
                 let clone = self.inner.clone();
-                Stage::Call { inner: Some(std::mem::replace(&mut self.inner, clone)), req: Some(req) }
+                Stage::Call { call: Some((std::mem::replace(&mut self.inner, clone), req)) }
             }
         };
         let respond = Respond { stage: call, after: Some(After { st: st.clone(), id, tls, start }) };
@@ -157,8 +157,8 @@ pin_project_lite::pin_project! {
     enum Stage<S: Service<Request>> {
         /// Refused at the edge (header or body limits): this is the response.
         Refused { res: Option<Response> },
-        /// Not called yet.
-        Call { inner: Option<S>, req: Option<Request> },
+        /// Not called yet: the service to call and the request.
+        Call { call: Option<(S, Request)> },
         /// Waiting for the inner service's response.
         Wait { #[pin] fut: S::Future },
     }
@@ -183,12 +183,9 @@ where
         let res = loop {
             match this.stage.as_mut().project() {
                 StageProj::Refused { res } => break res.take(),
-                StageProj::Call { inner, req } => {
-                    let fut = match (inner.take(), req.take()) {
-                        (Some(mut inner), Some(req)) => inner.call(req),
-                        _ => break None,
-                    };
-                    this.stage.set(Stage::Wait { fut });
+                StageProj::Call { call } => {
+                    let Some((mut inner, req)) = call.take() else { break None };
+                    this.stage.set(Stage::Wait { fut: inner.call(req) });
                 }
                 StageProj::Wait { fut } => match ready!(fut.poll(cx)) {
                     Ok(res) => break Some(res),
