@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bounded;
 pub mod cli;
 pub mod client_auth;
+pub mod coarse_time;
 pub mod commands;
 pub mod error;
 pub mod extract;

@@ -46,12 +46,15 @@ fn main() -> std::process::ExitCode {
 /// without a second thread (the multi-thread runtime's `block_on` thread) competing for the
 /// core: ≈ 0.5 µs less CPU per `/users/me` request (docs/PERFORMANCE.md). Argon2 runs on the
 /// hashing pool's own threads either way. Built after the settings are read so that nothing
-/// runs alongside `set_var` above.
+/// runs alongside `set_var` above. Workers hand their buffered log lines over when they park
+/// ([`telemetry::on_thread_park`]).
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if cores == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    let mut builder = if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
     } else {
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()
-    }
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    // Log lines wait in the worker's own buffer until it goes idle (telemetry module docs).
+    builder.enable_all().on_thread_park(telemetry::on_thread_park).build()
 }

@@ -4,11 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use std::{
     sync::{Arc, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use gatehouse_core::ScopeSet;
 use gatehouse_store::{RoleRecord, Storage, StoreError};
+
+use crate::coarse_time::CoarseInstant;
 
 /// A snapshot of the role graph.
 #[derive(Debug, Clone, Default)]
@@ -85,7 +87,7 @@ impl RoleGraph {
 pub struct RoleCache {
     store: Arc<dyn Storage>,
     ttl: Duration,
-    cached: RwLock<Option<(Instant, Arc<RoleGraph>)>>,
+    cached: RwLock<Option<(CoarseInstant, Arc<RoleGraph>)>>,
 }
 
 impl RoleCache {
@@ -117,7 +119,7 @@ impl RoleCache {
             Err(e) => return Err(e),
         };
         *self.cached.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now(), Arc::clone(&g)));
+            Some((CoarseInstant::now(), Arc::clone(&g)));
         Ok(g)
     }
 

@@ -10,7 +10,7 @@ use axum::{
     Router,
 };
 use gatehouse_axum::{Access, AuthState, RouteSecurity, SecureRouter};
-use gatehouse_core::{Clock, PasswordHasher, SystemClock};
+use gatehouse_core::{Clock, PasswordHasher};
 use gatehouse_store::{SqlStore, Storage};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
@@ -111,12 +111,13 @@ pub struct Application {
 
 impl Application {
     /// Opens storage, loads keys and revocations, creates the bootstrap admin, binds.
-    /// With the default issuer, a bind to port 0 gets an issuer with the real port.
+    /// With the default issuer, a bind to port 0 gets an issuer with the real port. The
+    /// clock is [`CoarseClock`](crate::coarse_time::CoarseClock): whole seconds, read cheaply.
     ///
     /// # Errors
     /// Any start-up failure, with the setting it concerns.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+        Self::build_with_clock(settings, Arc::new(crate::coarse_time::CoarseClock)).await
     }
 
     /// [`Application::build`] with an injected clock (tests).

@@ -13,13 +13,13 @@
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::body::Bytes;
 use gatehouse_store::{Storage, StoreError, UserRecord};
 
-use crate::roles::RoleGraph;
+use crate::{coarse_time::CoarseInstant, roles::RoleGraph};
 
 /// A cached user record, with its `/users/me` JSON rendered once per role graph.
 #[derive(Debug)]
@@ -57,13 +57,15 @@ pub struct UserCache {
     store: Arc<dyn Storage>,
     ttl: Duration,
     max_entries: usize,
-    map: RwLock<HashMap<String, (Instant, Arc<CachedUser>)>>,
+    /// Keyed by user id, hashed with foldhash (randomly seeded): only ids of users that
+    /// exist are inserted, so the keys are not an attacker's choice.
+    map: RwLock<HashMap<String, (CoarseInstant, Arc<CachedUser>), foldhash::fast::RandomState>>,
 }
 
 impl UserCache {
     /// A cache over `store` keeping records for `ttl`, at most `max_entries` of them.
     pub fn new(store: Arc<dyn Storage>, ttl: Duration, max_entries: usize) -> Self {
-        Self { store, ttl, max_entries: max_entries.max(1), map: RwLock::new(HashMap::new()) }
+        Self { store, ttl, max_entries: max_entries.max(1), map: RwLock::new(HashMap::default()) }
     }
 
     /// The user `id`, from the cache when fresh, else from storage. Unknown users are not
@@ -88,7 +90,7 @@ impl UserCache {
             self.invalidate(id);
             return Ok(None);
         };
-        let now = Instant::now();
+        let now = CoarseInstant::now();
         let mut map = self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !map.contains_key(id) {
             crate::bounded::make_room(&mut map, self.max_entries, |_, (at, _)| now.duration_since(*at) < self.ttl);
