@@ -28,6 +28,8 @@ use crate::{
 
 /// The request-id header.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 fn sane_request_id(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
@@ -36,8 +38,9 @@ fn sane_request_id(v: &HeaderValue) -> bool {
 
 /// The service every request passes first, wrapping the rest of the stack:
 ///
-/// - accepts a sane incoming `X-Request-Id` or makes one, sets it on the request (for
-///   handlers, the audit trail and logs) and on the response;
+/// - accepts a sane incoming `X-Request-Id` or makes one, puts it in the request context
+///   (where handlers, the audit trail and logs read it) and on the response; the request's
+///   own headers are left as they came (an insert there reallocated hyper's full header map);
 /// - sets the request context ([`REQUEST`]: request id, client IP, method, path; the
 ///   authenticator adds the subject) that every log line of the request carries, and writes
 ///   the access-log line when the response is ready;
@@ -96,7 +99,12 @@ where
             _ => new_request_id(),
         };
         let peer = self.peer.or_else(|| req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0));
-        let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        // `X-Forwarded-For` only counts behind a trusted proxy.
+        let xff = if st.trusted_proxies.is_empty() {
+            None
+        } else {
+            req.headers().get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok())
+        };
         let ip = peer.map(|p| crate::net::client_ip(p.ip(), xff, &st.trusted_proxies));
         let ctx = RequestCtx::new(id.clone(), ip, req.method().clone(), req.uri().clone());
         let tls = req.uri().scheme_str() == Some("https");
@@ -104,12 +112,13 @@ where
         let call = match refused {
             Some(refused) => Stage::Refused { res: Some(refused) },
             None => {
-                for name in [header::AUTHORIZATION, header::COOKIE, HeaderName::from_static("x-api-key")] {
-                    if let header::Entry::Occupied(mut e) = req.headers_mut().entry(name) {
-                        e.iter_mut().for_each(|v| v.set_sensitive(true));
+                // Walked rather than looked up with `entry`, which makes room for an insert
+                // first: the parsed request's header map is full, so that reallocated it.
+                for (name, value) in req.headers_mut().iter_mut() {
+                    if name == header::AUTHORIZATION || name == header::COOKIE || name == X_API_KEY {
+                        value.set_sensitive(true);
                     }
                 }
-                req.headers_mut().insert(REQUEST_ID, id.clone());
                 // Take the service that was driven to readiness; leave a fresh clone behind.
                 let clone = self.inner.clone();
                 Stage::Call { call: Some((std::mem::replace(&mut self.inner, clone), req)) }
