@@ -82,6 +82,18 @@ pub trait Authenticator: Send + Sync + 'static {
         let _ = credential;
         None
     }
+
+    /// [`authenticate_cached`](Self::authenticate_cached) for a bearer token as the raw bytes
+    /// of the `Authorization` header after `Bearer `: nothing about them is checked yet, not
+    /// even UTF-8. The same contract applies: answer `Ok` only for a token verified before
+    /// (byte for byte); any other answer is used only once the token passes the `b64token`
+    /// check. The default converts the bytes (`None` if they are not UTF-8) and asks
+    /// [`authenticate_cached`](Self::authenticate_cached); an authenticator whose cache is
+    /// keyed by bytes can override it to skip that conversion, which scans the whole token.
+    fn authenticate_cached_bearer(&self, token: &[u8]) -> Option<Result<Arc<Principal>, AuthError>> {
+        let token = std::str::from_utf8(token).ok()?;
+        self.authenticate_cached(&Credential::Bearer(token))
+    }
 }
 
 /// Verifies bearer JWTs with a [`TokenVerifier`]; refuses other credential kinds.

@@ -62,17 +62,17 @@ pub fn parse_bearer(value: &[u8]) -> Result<&str, AuthRejection> {
     std::str::from_utf8(token).map_err(|_| malformed())
 }
 
-/// [`parse_bearer`] without the `b64token` character check: the scheme, the length limit and
-/// UTF-8 are checked, the characters are not. For looking a token up among tokens that passed
-/// [`parse_bearer`] before (an exact match needs no second check); anything else must go
-/// through [`parse_bearer`].
-pub(crate) fn parse_bearer_unchecked(value: &[u8]) -> Result<&str, AuthRejection> {
-    std::str::from_utf8(split_bearer(value)?).map_err(|_| malformed())
+/// [`parse_bearer`] without any check of the token's bytes: the scheme and the length limit
+/// are checked; the characters (not even UTF-8) are not. For looking a token up among tokens
+/// that passed [`parse_bearer`] before (an exact match needs no second check); anything else
+/// must pass [`is_b64token`] first.
+pub(crate) fn parse_bearer_raw(value: &[u8]) -> Result<&[u8], AuthRejection> {
+    split_bearer(value)
 }
 
-/// Whether a token [`parse_bearer_unchecked`] returned would also pass [`parse_bearer`].
-pub(crate) fn is_b64token_str(token: &str) -> bool {
-    all_b64token(token.as_bytes())
+/// Whether a token [`parse_bearer_raw`] returned would also pass [`parse_bearer`].
+pub(crate) fn is_b64token_bytes(token: &[u8]) -> bool {
+    all_b64token(token)
 }
 
 fn malformed() -> AuthRejection {

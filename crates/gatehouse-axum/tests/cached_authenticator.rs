@@ -156,6 +156,18 @@ async fn a_malformed_bearer_token_is_refused_as_malformed_whatever_the_cache_say
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{token}: {body}");
         assert!(body.contains("malformed_authorization"), "{token}: {body}");
     }
+    // Bytes that are not even UTF-8 (obs-text, which HTTP allows in a header value).
+    for raw in [&b"Bearer cached-me\xff"[..], b"Bearer \xc3\x28revoked"] {
+        let req = Request::builder()
+            .uri("/whoami")
+            .header(header::AUTHORIZATION, axum::http::HeaderValue::from_bytes(raw).unwrap())
+            .body(Body::empty())
+            .unwrap();
+        let res = app(&auth).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("malformed_authorization"), "{raw:?}");
+    }
     assert_eq!(authn.slow_calls.load(Ordering::SeqCst), 0, "a malformed token never reaches the slow path");
     // The same refusal for a well-formed token keeps its own reason.
     let (status, body) = get_with(&auth, "/whoami", Some("revoked-token")).await;

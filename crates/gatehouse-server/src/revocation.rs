@@ -54,13 +54,20 @@ pub enum RevocationEvent {
 }
 
 /// Revocation state, checked per request with read locks only.
+///
+/// The maps are hashed with foldhash (randomly seeded) rather than SipHash: their keys are ids
+/// the server generated (token ids, session ids, user ids) or an admin's client ids, never a
+/// caller's choice, and every request hashes two of them.
 #[derive(Debug, Default)]
 pub struct Revocations {
     publisher: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<RevocationEvent>>,
-    jtis: RwLock<HashMap<String, i64>>,
-    sessions: RwLock<HashMap<String, i64>>,
-    users: RwLock<HashMap<String, UserState>>,
+    jtis: RwLock<Map<i64>>,
+    sessions: RwLock<Map<i64>>,
+    users: RwLock<Map<UserState>>,
 }
+
+/// Id → state.
+type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
 
 fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -97,7 +104,7 @@ impl Revocations {
         for (id, exp) in sessions {
             self.apply(&RevocationEvent::Session { id, exp });
         }
-        let fresh: HashMap<String, UserState> =
+        let fresh: Map<UserState> =
             users.into_iter().map(|(id, void_before, disabled)| (id, UserState { void_before, disabled })).collect();
         *write(&self.users) = fresh;
         Ok(())

@@ -23,7 +23,9 @@ struct Entry {
 /// attacker cannot choose the keys the table holds.
 #[derive(Debug)]
 pub struct VerifiedCache {
-    map: RwLock<HashMap<Box<str>, Entry, foldhash::fast::RandomState>>,
+    /// Keyed by the token's bytes: a request's token is looked up before its characters are
+    /// checked (a byte-for-byte match with a verified token needs no check).
+    map: RwLock<HashMap<Box<[u8]>, Entry, foldhash::fast::RandomState>>,
     max_entries: usize,
 }
 
@@ -34,7 +36,7 @@ impl VerifiedCache {
     }
 
     /// The cached claims and principal of `token`, if verified under `generation`.
-    pub fn get(&self, token: &str, generation: u64) -> Option<(Arc<AccessClaims>, Arc<Principal>)> {
+    pub fn get(&self, token: &[u8], generation: u64) -> Option<(Arc<AccessClaims>, Arc<Principal>)> {
         let map = self.map.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(token).filter(|e| e.generation == generation).map(|e| (Arc::clone(&e.claims), Arc::clone(&e.principal)))
     }
@@ -44,7 +46,7 @@ impl VerifiedCache {
     pub fn insert(&self, token: &str, generation: u64, claims: AccessClaims, principal: Arc<Principal>, now: i64) {
         let mut map = self.map.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         crate::bounded::make_room(&mut map, self.max_entries, |_, e| e.generation == generation && e.claims.exp > now);
-        map.insert(token.into(), Entry { generation, claims: Arc::new(claims), principal });
+        map.insert(token.as_bytes().into(), Entry { generation, claims: Arc::new(claims), principal });
     }
 
     /// Number of cached tokens.
@@ -96,12 +98,12 @@ mod tests {
     fn generation_scoped_and_bounded() {
         let c = VerifiedCache::new(2);
         c.insert("t1", 1, claims(100), principal(), 0);
-        assert!(c.get("t1", 1).is_some());
-        assert!(c.get("t1", 2).is_none(), "a new keyring invalidates");
-        assert!(c.get("t2", 1).is_none());
+        assert!(c.get(b"t1", 1).is_some());
+        assert!(c.get(b"t1", 2).is_none(), "a new keyring invalidates");
+        assert!(c.get(b"t2", 1).is_none());
         c.insert("t2", 1, claims(5), principal(), 0);
         c.insert("t3", 1, claims(100), principal(), 10);
         assert!(c.len() <= 2);
-        assert!(c.get("t2", 1).is_none(), "the expired entry was evicted first");
+        assert!(c.get(b"t2", 1).is_none(), "the expired entry was evicted first");
     }
 }
