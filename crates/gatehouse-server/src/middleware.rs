@@ -212,12 +212,12 @@ where
 /// Everything the edge does to a response: the error shape, security headers, request id,
 /// metrics and the access line.
 fn finish(st: &AppState, mut res: Response, id: HeaderValue, tls: bool, start: Instant) -> Response {
-    let rid = id.to_str().unwrap_or("-");
+    let rid = || id.to_str().unwrap_or("-");
     if res.extensions().get::<ErrorBody>().is_some() {
-        res = with_request_id(res, Some(rid));
+        res = with_request_id(res, Some(rid()));
     } else if (res.status().is_client_error() || res.status().is_server_error()) && !is_json(&res) {
         res = bare_error(res.status()).into_response();
-        res = with_request_id(res, Some(rid));
+        res = with_request_id(res, Some(rid()));
     }
     let h = res.headers_mut();
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));

@@ -189,6 +189,16 @@ impl<'a> MakeWriter<'a> for BatchWriter {
     }
 }
 
+/// A subject as the two parts it is displayed in (`user:` and the id), for log lines that
+/// write it without going through `fmt` twice.
+fn subject_parts(subject: &gatehouse_core::Subject) -> [&str; 2] {
+    match subject {
+        gatehouse_core::Subject::User(id) => ["user:", id],
+        gatehouse_core::Subject::Client(id) => ["client:", id],
+        gatehouse_core::Subject::Other(s) => ["", s],
+    }
+}
+
 /// The current time as RFC 3339 with microseconds (`2026-11-24T06:00:00.123456Z`), for log
 /// lines. The date and time of day are formatted once per second per thread.
 fn now() -> Timestamp {

@@ -75,7 +75,9 @@ fn request_span(w: &mut impl fmt::Write) -> Result<bool, fmt::Error> {
             write_quoted(w, c.uri.path())?;
             if let Some(subject) = c.subject() {
                 w.write_str(",\"subject\":\"")?;
-                write!(Escaped(&mut *w), "{subject}")?;
+                for part in super::subject_parts(subject) {
+                    Escaped(&mut *w).write_str(part)?;
+                }
                 w.write_char('"')?;
             }
             w.write_char('}')

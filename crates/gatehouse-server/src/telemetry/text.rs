@@ -77,7 +77,9 @@ fn head(w: &mut impl fmt::Write, ansi: bool, level: Level) -> fmt::Result {
             EscapeWriter(&mut *w).write_str(c.uri.path())?;
             if let Some(subject) = c.subject() {
                 w.write_str(" subject=")?;
-                write!(EscapeWriter(&mut *w), "{subject}")?;
+                for part in super::subject_parts(subject) {
+                    EscapeWriter(&mut *w).write_str(part)?;
+                }
             }
             w.write_str("}: ")
         })
