@@ -43,7 +43,11 @@ pub async fn get_me(State(st): State<AppState>, who: Scoped<Me>) -> axum::respon
     // The rendered JSON is cached with the record; most calls only copy a reference to it.
     match st.roles().await {
         Ok(g) => match user.view_json(&g) {
-            Ok(body) => ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response(),
+            // A static header value: `(name, &str)` parts would validate and copy it per request.
+            Ok(body) => {
+                let json = axum::http::HeaderValue::from_static("application/json");
+                ([(axum::http::header::CONTENT_TYPE, json)], body).into_response()
+            }
             Err(_) => Json(user_view(&user.record, &g)).into_response(),
         },
         Err(e) => ApiError::from(e).into_response(),
