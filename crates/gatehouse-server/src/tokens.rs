@@ -10,15 +10,11 @@ pub const DEFAULT_CLIENT_ID: &str = "gatehouse";
 
 pub use crate::secrets::{hash_secret as hash_token, random_secret as new_refresh_token};
 
-/// Signs an access token on a blocking-pool thread; returns it with its lifetime in seconds.
-///
-/// An RS256 signature is ≈ 0.8 ms of CPU. Made on the async worker, it held up every request
-/// that worker was serving (under a login flood, `/users/me` waited behind it); on the
-/// blocking pool it is scheduled like any other thread (docs/PERFORMANCE.md).
+/// Signs an access token; returns it with its lifetime in seconds.
 ///
 /// # Errors
-/// When the signing backend refuses the key, or the runtime is shutting down.
-pub async fn access_token(
+/// When the signing backend refuses the key.
+pub fn access_token(
     st: &AppInner,
     sub: String,
     scope: &ScopeSet,
@@ -39,13 +35,7 @@ pub async fn access_token(
         scope: scope.to_string(),
         sid: sid.map(str::to_owned),
     };
-    let ring = st.keys.current();
-    match tokio::task::spawn_blocking(move || ring.signer.sign(&claims)).await {
-        Ok(signed) => Ok((signed?, ttl)),
-        // A panic while signing goes on in the request's task, as it did when it signed inline.
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(gatehouse_core::ErrorKind::InvalidKey(format!("signing was cancelled: {e}")).into()),
-    }
+    Ok((st.keys.current().signer.sign(&claims)?, ttl))
 }
 
 /// A new session (refresh family) with its first refresh token; returns (session, token).

@@ -218,7 +218,6 @@ async fn password_grant(st: &AppState, form: &Form, client: &ClientAuth) -> Resu
     let (session, first, refresh) = new_session(st, &user.id, client_id, &granted);
     st.store.create_session(&session, Some(&first)).await?;
     let (access, ttl) = access_token(st, format!("user:{}", user.id), &granted, client_id, Some(&session.id))
-        .await
         .map_err(OAuthError::server_error)?;
     tracing::info!(user = %user.id, sid = %session.id, "login succeeded");
     crate::audit::record(
@@ -289,7 +288,6 @@ async fn refresh_grant(st: &AppState, form: &Form, client: &ClientAuth) -> Resul
         return Err(OAuthError::invalid_grant());
     }
     let (access, ttl) = access_token(st, format!("user:{}", user.id), &granted, client_id, Some(&session.id))
-        .await
         .map_err(OAuthError::server_error)?;
     Ok(success(access, ttl, Some(refresh), &granted))
 }
@@ -304,7 +302,6 @@ async fn client_credentials_grant(st: &AppState, form: &Form, client: &ClientAut
         None => cap,
     };
     let (access, ttl) = access_token(st, format!("client:{}", client.id), &granted, &client.id, None)
-        .await
         .map_err(OAuthError::server_error)?;
     tracing::info!(client = %client.id, "client_credentials token issued");
     crate::audit::record(

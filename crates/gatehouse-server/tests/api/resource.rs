@@ -170,7 +170,6 @@ async fn with_redis_down_tokens_still_verify_logins_fail_closed_and_readiness_is
     let scopes = gatehouse_core::ScopeSet::parse("admin me").unwrap();
     let (token, _) =
         gatehouse_server::tokens::access_token(&down.state, format!("user:{}", admin.id), &scopes, "gatehouse", None)
-            .await
             .unwrap();
     assert_eq!(down.get("/users/me", Some(&token)).await.status(), StatusCode::OK);
 }
