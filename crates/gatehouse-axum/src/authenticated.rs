@@ -10,7 +10,7 @@ use gatehouse_core::Principal;
 
 use crate::{
     api_key::find_api_key,
-    credential::{cookie_value, is_b64token_bytes, parse_bearer, parse_bearer_raw},
+    credential::{all_b64token, cookie_value, parse_bearer, split_bearer},
     AuthError, AuthRejection, AuthState, Credential,
 };
 
@@ -118,12 +118,12 @@ pub(crate) fn authenticate_now(
         // check then. Any other answer is given only once the token passes it now, so a
         // malformed token is refused as malformed, as before.
         Some(v) => {
-            let token = match parse_bearer_raw(v.as_bytes()) {
+            let token = match split_bearer(v.as_bytes()) {
                 Ok(t) => t,
                 Err(e) => return Some(Err(e)),
             };
             let answer = state.authenticator.authenticate_cached_bearer(token);
-            if !matches!(answer, Some(Ok(_))) && !is_b64token_bytes(token) {
+            if !matches!(answer, Some(Ok(_))) && !all_b64token(token) {
                 return Some(Err(AuthRejection::InvalidToken { reason: "malformed_authorization" }));
             }
             answer?

@@ -41,8 +41,9 @@ const fn is_b64token(b: u8) -> bool {
         | (b == b'=')
 }
 
-/// Whether every byte is a `b64token` character, 32 bytes at a time.
-fn all_b64token(s: &[u8]) -> bool {
+/// Whether every byte is a `b64token` character, 32 bytes at a time. A token that
+/// [`split_bearer`] returned and that passes this would also pass [`parse_bearer`].
+pub(crate) fn all_b64token(s: &[u8]) -> bool {
     let mut chunks = s.chunks_exact(32);
     for c in &mut chunks {
         if !c.iter().fold(true, |ok, &b| ok & is_b64token(b)) {
@@ -62,26 +63,15 @@ pub fn parse_bearer(value: &[u8]) -> Result<&str, AuthRejection> {
     std::str::from_utf8(token).map_err(|_| malformed())
 }
 
-/// [`parse_bearer`] without any check of the token's bytes: the scheme and the length limit
-/// are checked; the characters (not even UTF-8) are not. For looking a token up among tokens
-/// that passed [`parse_bearer`] before (an exact match needs no second check); anything else
-/// must pass [`is_b64token`] first.
-pub(crate) fn parse_bearer_raw(value: &[u8]) -> Result<&[u8], AuthRejection> {
-    split_bearer(value)
-}
-
-/// Whether a token [`parse_bearer_raw`] returned would also pass [`parse_bearer`].
-pub(crate) fn is_b64token_bytes(token: &[u8]) -> bool {
-    all_b64token(token)
-}
-
 fn malformed() -> AuthRejection {
     AuthRejection::InvalidToken { reason: "malformed_authorization" }
 }
 
 /// The token part of a `Bearer` value (scheme matched case-insensitively, spaces after it
-/// skipped, not empty), its characters not yet checked.
-fn split_bearer(value: &[u8]) -> Result<&[u8], AuthRejection> {
+/// skipped, not empty, within the length limit), its bytes not yet checked (not even UTF-8).
+/// For looking a token up among tokens that passed [`parse_bearer`] before (an exact match
+/// needs no second check); anything else must pass [`all_b64token`] first.
+pub(crate) fn split_bearer(value: &[u8]) -> Result<&[u8], AuthRejection> {
     if value.len() > MAX_CREDENTIAL_LEN {
         return Err(AuthRejection::InvalidToken { reason: "token_too_large" });
     }

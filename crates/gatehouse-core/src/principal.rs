@@ -27,6 +27,16 @@ impl Subject {
         }
     }
 
+    /// The subject as the two parts of its `sub` form: the prefix (`user:`, `client:`, or
+    /// empty) and the id. Writing both is its [`Display`](fmt::Display) form, without `fmt`.
+    pub fn parts(&self) -> [&str; 2] {
+        match self {
+            Self::User(id) => ["user:", id],
+            Self::Client(id) => ["client:", id],
+            Self::Other(s) => ["", s],
+        }
+    }
+
     /// The user id, if the subject is a user.
     pub fn user_id(&self) -> Option<&str> {
         match self {
@@ -38,11 +48,9 @@ impl Subject {
 
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::User(id) => write!(f, "user:{id}"),
-            Self::Client(id) => write!(f, "client:{id}"),
-            Self::Other(s) => f.write_str(s),
-        }
+        let [prefix, id] = self.parts();
+        f.write_str(prefix)?;
+        f.write_str(id)
     }
 }
 

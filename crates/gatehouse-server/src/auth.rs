@@ -152,7 +152,7 @@ impl Authenticator for ServerAuthenticator {
     /// A bearer token in the verified-token cache is answered without a future.
     fn authenticate_cached(&self, credential: &Credential<'_>) -> Option<Result<Arc<Principal>, AuthError>> {
         match credential {
-            Credential::Bearer(t) => self.bearer_cached(t.as_bytes()).map(noted),
+            Credential::Bearer(t) => self.authenticate_cached_bearer(t.as_bytes()),
             _ => None,
         }
     }

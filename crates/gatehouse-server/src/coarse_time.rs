@@ -44,25 +44,42 @@ impl Clock for CoarseClock {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn monotonic() -> Duration {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
-    Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
-}
-
+use coarse::{monotonic, realtime_secs};
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-fn monotonic() -> Duration {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    START.get_or_init(std::time::Instant::now).elapsed()
-}
+use precise::{monotonic, realtime_secs};
 
+/// The kernel's coarse clocks.
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn realtime_secs() -> i64 {
-    rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse).tv_sec
+mod coarse {
+    use std::time::Duration;
+
+    use rustix::time::{clock_gettime, ClockId};
+
+    pub(super) fn monotonic() -> Duration {
+        let t = clock_gettime(ClockId::MonotonicCoarse);
+        Duration::new(t.tv_sec.max(0) as u64, t.tv_nsec.clamp(0, 999_999_999) as u32)
+    }
+
+    pub(super) fn realtime_secs() -> i64 {
+        clock_gettime(ClockId::RealtimeCoarse).tv_sec
+    }
 }
 
+/// std's clocks, where there are no coarse ones.
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-fn realtime_secs() -> i64 {
-    gatehouse_core::SystemClock.now()
+mod precise {
+    use std::time::{Duration, Instant};
+
+    use gatehouse_core::Clock as _;
+
+    pub(super) fn monotonic() -> Duration {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        START.get_or_init(Instant::now).elapsed()
+    }
+
+    pub(super) fn realtime_secs() -> i64 {
+        gatehouse_core::SystemClock.now()
+    }
 }
 
 #[cfg(test)]

@@ -54,20 +54,15 @@ impl Batch {
     /// Appends `bytes` (whole lines): into this thread's buffer on a worker thread (see the
     /// module docs), else straight into the batch.
     fn append(self: &Arc<Self>, bytes: &[u8]) {
-        let buffered = LOCAL
-            .try_with(|local| match local.try_borrow_mut() {
-                Ok(mut local)
-                    if local.worker
-                        && !self.direct.load(Ordering::Relaxed)
-                        && !self.stopped.load(Ordering::Relaxed) =>
-                {
-                    local.push(self, bytes);
-                    true
-                }
-                _ => false,
-            })
-            .unwrap_or(false);
-        if !buffered {
+        let buffer = |local: &mut Local| {
+            let buffered =
+                local.worker && !self.direct.load(Ordering::Relaxed) && !self.stopped.load(Ordering::Relaxed);
+            if buffered {
+                local.push(self, bytes);
+            }
+            buffered
+        };
+        if !with_local(buffer).unwrap_or(false) {
             self.append_shared(bytes);
         }
     }
@@ -138,24 +133,18 @@ impl Drop for Local {
     }
 }
 
+/// Runs `f` on this thread's [`Local`]; `None` while the thread is exiting or already in it.
+fn with_local<T>(f: impl FnOnce(&mut Local) -> T) -> Option<T> {
+    LOCAL.try_with(|local| local.try_borrow_mut().ok().map(|mut l| f(&mut l))).ok().flatten()
+}
+
 /// The runtime's park hook (`tokio::runtime::Builder::on_thread_park`): the calling thread's
 /// buffered lines join the batch, and from now on its lines are buffered (see the module
 /// docs). Only for threads that call it whenever they go idle.
 pub fn on_thread_park() {
-    let _ = LOCAL.try_with(|local| {
-        if let Ok(mut local) = local.try_borrow_mut() {
-            local.worker = true;
-            local.hand_over();
-        }
-    });
-}
-
-/// Moves the calling thread's buffered lines into the batch (at shutdown).
-fn hand_over_local() {
-    let _ = LOCAL.try_with(|local| {
-        if let Ok(mut local) = local.try_borrow_mut() {
-            local.hand_over();
-        }
+    with_local(|local| {
+        local.worker = true;
+        local.hand_over();
     });
 }
 
@@ -186,16 +175,6 @@ impl<'a> MakeWriter<'a> for BatchWriter {
     type Writer = BatchWriter;
     fn make_writer(&'a self) -> BatchWriter {
         self.clone()
-    }
-}
-
-/// A subject as the two parts it is displayed in (`user:` and the id), for log lines that
-/// write it without going through `fmt` twice.
-fn subject_parts(subject: &gatehouse_core::Subject) -> [&str; 2] {
-    match subject {
-        gatehouse_core::Subject::User(id) => ["user:", id],
-        gatehouse_core::Subject::Client(id) => ["client:", id],
-        gatehouse_core::Subject::Other(s) => ["", s],
     }
 }
 
@@ -295,7 +274,7 @@ impl Drop for LogGuard {
         if let Some(b) = &self.batch {
             // Lines handed over from now on (worker threads that stop later) are written at once.
             b.stopped.store(true, Ordering::Relaxed);
-            hand_over_local();
+            with_local(Local::hand_over);
             b.flush();
         }
     }

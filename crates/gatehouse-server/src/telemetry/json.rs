@@ -75,7 +75,7 @@ fn request_span(w: &mut impl fmt::Write) -> Result<bool, fmt::Error> {
             write_quoted(w, c.uri.path())?;
             if let Some(subject) = c.subject() {
                 w.write_str(",\"subject\":\"")?;
-                for part in super::subject_parts(subject) {
+                for part in subject.parts() {
                     Escaped(&mut *w).write_str(part)?;
                 }
                 w.write_char('"')?;

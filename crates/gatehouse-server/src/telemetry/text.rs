@@ -77,7 +77,7 @@ fn head(w: &mut impl fmt::Write, ansi: bool, level: Level) -> fmt::Result {
             EscapeWriter(&mut *w).write_str(c.uri.path())?;
             if let Some(subject) = c.subject() {
                 w.write_str(" subject=")?;
-                for part in super::subject_parts(subject) {
+                for part in subject.parts() {
                     EscapeWriter(&mut *w).write_str(part)?;
                 }
             }
