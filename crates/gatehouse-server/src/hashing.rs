@@ -9,11 +9,16 @@ use std::{
         mpsc, Arc, Mutex,
     },
     thread,
+    time::Duration,
 };
 
 use gatehouse_core::{PasswordHasher, Verified};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
+
+mod preempt;
+
+use preempt::Preempter;
 
 type Job = Box<dyn FnOnce(&PasswordHasher) + Send>;
 
@@ -40,18 +45,34 @@ fn lower_priority(nice: i32) {
     let _ = nice;
 }
 
-/// A hashing thread: runs jobs until the pool is dropped.
-fn worker(rx: &Mutex<mpsc::Receiver<Job>>, hasher: &PasswordHasher) {
+/// A hashing thread: runs jobs until the pool is dropped, each with its preempter (if any)
+/// waking on its CPU.
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>, hasher: &PasswordHasher, preempter: Option<&Preempter>) {
     loop {
         let job = match rx.lock() {
             Ok(guard) => guard.recv(),
             Err(_) => return,
         };
-        match job {
-            Ok(job) => job(hasher),
-            Err(_) => return,
+        match (job, preempter) {
+            (Ok(job), Some(p)) => p.around(|| job(hasher)),
+            (Ok(job), None) => job(hasher),
+            (Err(_), _) => return,
         }
     }
+}
+
+/// How a [`HashPool`] runs its threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Hashing threads (`GATEHOUSE_HASH_WORKERS`); at least one is started.
+    pub workers: usize,
+    /// Jobs that may wait for a thread (`GATEHOUSE_HASH_QUEUE`).
+    pub queue: usize,
+    /// The threads' niceness (`GATEHOUSE_HASH_NICE`).
+    pub nice: i32,
+    /// How often each thread's preempter wakes while it hashes (`GATEHOUSE_HASH_PREEMPT_US`;
+    /// `None`: no preempters). See the `preempt` module.
+    pub preempt_every: Option<Duration>,
 }
 
 /// A bounded pool of hashing threads.
@@ -65,20 +86,21 @@ pub struct HashPool {
 }
 
 impl HashPool {
-    /// Starts `workers` threads at niceness `nice` (see `GATEHOUSE_HASH_NICE`) with room for
-    /// `queue` waiting jobs.
-    pub fn new(hasher: PasswordHasher, workers: usize, queue: usize, nice: i32) -> Self {
+    /// Starts the threads `options` asks for, with room for `options.queue` waiting jobs.
+    pub fn new(hasher: PasswordHasher, options: PoolOptions) -> Self {
+        let PoolOptions { workers, queue, nice, preempt_every } = options;
         let (tx, rx) = mpsc::sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         let hasher = Arc::new(hasher);
         for i in 0..workers.max(1) {
             let rx = Arc::clone(&rx);
             let hasher = Arc::clone(&hasher);
+            let preempter = preempt_every.and_then(|every| Preempter::start(format!("gatehouse-tick-{i}"), every));
             thread::Builder::new()
                 .name(format!("gatehouse-hash-{i}"))
                 .spawn(move || {
                     lower_priority(nice);
-                    worker(&rx, &hasher);
+                    worker(&rx, &hasher, preempter.as_ref());
                 })
                 .ok();
         }
@@ -167,7 +189,7 @@ mod tests {
 
     fn pool(workers: usize, queue: usize) -> HashPool {
         let h = PasswordHasher::new(Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap();
-        HashPool::new(h, workers, queue, 19)
+        HashPool::new(h, PoolOptions { workers, queue, nice: 19, preempt_every: Some(Duration::from_millis(1)) })
     }
 
     #[tokio::test]
@@ -192,12 +214,13 @@ mod tests {
         let ours = rustix::process::getpriority_process(None).unwrap();
         assert_eq!(job_niceness(&pool(1, 4)).await, 19);
         let h = PasswordHasher::new(Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap();
-        let at_seven = HashPool::new(h.clone(), 1, 4, 7);
+        let opts = |nice| PoolOptions { workers: 1, queue: 4, nice, preempt_every: None };
+        let at_seven = HashPool::new(h.clone(), opts(7));
         // Niceness only goes up without privilege: a process already above 7 may stay put.
         let got = job_niceness(&at_seven).await;
         assert!(got == 7 || (got == ours && ours > 7), "niceness {got}, process at {ours}");
         // 0: the pool's threads keep the process's niceness; the caller's own thread is untouched.
-        assert_eq!(job_niceness(&HashPool::new(h, 1, 4, 0)).await, ours);
+        assert_eq!(job_niceness(&HashPool::new(h, opts(0))).await, ours);
         assert_eq!(rustix::process::getpriority_process(None).unwrap(), ours);
     }
 

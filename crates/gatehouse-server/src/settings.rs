@@ -43,6 +43,7 @@ pub const KEYS: &[&str] = &[
     "hash_workers",
     "hash_queue",
     "hash_nice",
+    "hash_preempt_us",
     "cors_origins",
     "cors_credentials",
     "cookie_secure",
@@ -107,6 +108,10 @@ pub struct Settings {
     /// evenly with serving requests); higher values put token checks first during a login flood,
     /// at the cost of logins on a saturated core (docs/PERFORMANCE.md).
     pub hash_nice: i32,
+    /// While a hash runs, a companion thread wakes this often on its CPU so that the kernel
+    /// can hand the core to waiting request threads between timer ticks. Defaults to 1 ms;
+    /// `GATEHOUSE_HASH_PREEMPT_US=0` (`None`) turns it off. 100 µs to 100 ms.
+    pub hash_preempt: Option<std::time::Duration>,
     /// Allowed CORS origins (`*` for any).
     pub cors_origins: Vec<String>,
     /// CORS with credentials. Defaults to `false`; refused with origin `*`.
@@ -192,6 +197,7 @@ impl Settings {
         line("hash_workers", self.hash_workers.to_string());
         line("hash_queue", self.hash_queue.to_string());
         line("hash_nice", self.hash_nice.to_string());
+        line("hash_preempt_us", self.hash_preempt.map_or(0, |d| d.as_micros()).to_string());
         line("cors_origins", format!("{:?}", self.cors_origins));
         line("cors_credentials", self.cors_credentials.to_string());
         line("cookie_secure", self.cookie_secure.to_string());
@@ -370,6 +376,11 @@ impl Settings {
         if !(0..=19).contains(&hash_nice) {
             return Err(err("hash_nice", "must be between 0 and 19"));
         }
+        let hash_preempt = match num::<u64>(get("hash_preempt_us"), "hash_preempt_us", 1000)? {
+            0 => None,
+            us @ 100..=100_000 => Some(std::time::Duration::from_micros(us)),
+            _ => return Err(err("hash_preempt_us", "must be 0 (off) or between 100 and 100000 microseconds")),
+        };
         let cors_origins = list("cors_origins");
         let cors_credentials = boolean("cors_credentials", false)?;
         if cors_credentials && cors_origins.iter().any(|o| o == "*") {
@@ -439,6 +450,7 @@ impl Settings {
             hash_workers,
             hash_queue,
             hash_nice,
+            hash_preempt,
             cors_origins,
             cors_credentials,
             cookie_secure: boolean("cookie_secure", true)?,
@@ -475,6 +487,7 @@ mod tests {
         assert_eq!(s.access_token_ttl, 900);
         assert_eq!(s.argon2, Argon2Params::default());
         assert_eq!(s.hash_nice, 0);
+        assert_eq!(s.hash_preempt, Some(std::time::Duration::from_millis(1)));
         assert!(s.cookie_secure);
     }
 
@@ -516,6 +529,17 @@ mod tests {
             assert_eq!(e.setting, "GATEHOUSE_HASH_NICE", "{bad}");
         }
         assert_eq!(Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_NICE", "19")])).unwrap().hash_nice, 19);
+        for bad in ["99", "100001", "-1", "1ms"] {
+            let e = Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_PREEMPT_US", bad)])).unwrap_err();
+            assert_eq!(e.setting, "GATEHOUSE_HASH_PREEMPT_US", "{bad:?}");
+        }
+        let preempt = |v| Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_PREEMPT_US", v)])).unwrap().hash_preempt;
+        assert_eq!(preempt("0"), None);
+        assert_eq!(preempt("250"), Some(std::time::Duration::from_micros(250)));
+        assert_eq!(
+            Settings::from_sources(Some("hash_preempt_us = 2000"), &env(&[])).unwrap().hash_preempt,
+            Some(std::time::Duration::from_millis(2))
+        );
         // memory × iterations above the work ceiling (the cap stored hashes are held to)
         let e = Settings::from_sources(
             None,

@@ -20,7 +20,7 @@ use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
 use crate::{
     accounts::{create_user, NewUser},
     auth::ServerAuthenticator,
-    hashing::HashPool,
+    hashing::{HashPool, PoolOptions},
     keys::KeyManager,
     middleware,
     revocation::Revocations,
@@ -62,7 +62,15 @@ pub fn hash_pool(settings: &Settings) -> anyhow::Result<HashPool> {
         );
     }
     let hasher = PasswordHasher::new(settings.argon2)?;
-    Ok(HashPool::new(hasher, settings.hash_workers, settings.hash_queue, settings.hash_nice))
+    Ok(HashPool::new(
+        hasher,
+        PoolOptions {
+            workers: settings.hash_workers,
+            queue: settings.hash_queue,
+            nice: settings.hash_nice,
+            preempt_every: settings.hash_preempt,
+        },
+    ))
 }
 
 /// Creates the `admin` user on an empty database. Prints a generated password once, to

@@ -1,0 +1,201 @@
+//! Sub-tick preemption points for the hashing threads (`GATEHOUSE_HASH_PREEMPT_US`).
+//!
+//! A hash is 10–15 ms of uninterrupted CPU. When it shares a core with the threads that
+//! serve requests, the kernel's fair scheduler gives each its turn, but it only takes the
+//! core back from a thread that has used its turn at a scheduling event. On a busy core the
+//! only such event is the timer tick, every 4 ms at the common `HZ=250`. So a request that
+//! arrives while a hash runs can wait a whole tick or more, whatever the hash thread's
+//! slice, and a login flood multiplies token checks' p99 latency.
+//!
+//! A [`Preempter`] is a companion thread that sleeps in short intervals on the hashing
+//! thread's CPU while that thread hashes. Each wake-up is a scheduling event there: the
+//! kernel charges the hashing thread's run time and, once its turn is used, switches to
+//! whoever waits. The CPU shares are unchanged (no priorities move, so logins are not
+//! starved); the hash just gives the core back in smaller pieces. While no hash runs the
+//! thread is parked and costs nothing. `docs/PERFORMANCE.md` (session 7) has the measured
+//! effect: `/users/me` p99 during a login flood fell from ≈ 4.9 ms to ≈ 2.2 ms.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
+    thread::{self, Thread},
+    time::Duration,
+};
+
+/// What a hashing thread and its preempter share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// A hash is running on the hashing thread.
+    hashing: AtomicBool,
+    /// The CPU the hashing thread last started a hash on.
+    cpu: AtomicUsize,
+    /// The hashing thread has exited: the preempter exits too.
+    stop: AtomicBool,
+    /// Wake-ups so far (for tests and diagnosis).
+    wakeups: AtomicU64,
+}
+
+/// The hashing thread's handle on its preempter thread. Dropping it stops the thread.
+#[derive(Debug)]
+pub(super) struct Preempter {
+    shared: Arc<Shared>,
+    thread: Thread,
+}
+
+impl Preempter {
+    /// Starts a preempter that wakes every `every` while a hash runs. `None` if the thread
+    /// could not be started (hashing then runs without one).
+    pub(super) fn start(name: String, every: Duration) -> Option<Self> {
+        let shared = Arc::new(Shared::default());
+        let handle = thread::Builder::new()
+            .name(name)
+            .stack_size(64 * 1024)
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || run(&shared, every)
+            })
+            .map_err(|e| tracing::warn!(error = %e, "could not start a hashing preempter thread"))
+            .ok()?;
+        Some(Self { shared, thread: handle.thread().clone() })
+    }
+
+    /// Runs `f` (a hash) with the preempter waking on the calling thread's CPU.
+    pub(super) fn around<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.shared.cpu.store(current_cpu(), Ordering::Relaxed);
+        self.shared.hashing.store(true, Ordering::Release);
+        self.thread.unpark();
+        let out = f();
+        self.shared.hashing.store(false, Ordering::Release);
+        out
+    }
+
+    /// Wake-ups so far.
+    #[cfg(test)]
+    pub(super) fn wakeups(&self) -> u64 {
+        self.shared.wakeups.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Preempter {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// The preempter thread: parked while nothing is hashed, else a sleep loop on the hashing
+/// thread's CPU.
+fn run(shared: &Shared, every: Duration) {
+    let mut pinned = None;
+    while !shared.stop.load(Ordering::Acquire) {
+        if !shared.hashing.load(Ordering::Acquire) {
+            thread::park();
+            continue;
+        }
+        let cpu = shared.cpu.load(Ordering::Relaxed);
+        if pinned != Some(cpu) {
+            pin_to(cpu);
+            pinned = Some(cpu);
+        }
+        thread::sleep(every);
+        shared.wakeups.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The CPU the calling thread runs on (0 where the platform cannot tell).
+fn current_cpu() -> usize {
+    #[cfg(target_os = "linux")]
+    return rustix::thread::sched_getcpu();
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
+/// Restricts the calling thread to `cpu`, where its wake-ups count. Best effort: if the
+/// kernel refuses (a cpuset that changed, say), the wake-ups land wherever the scheduler
+/// puts them and only help when that is the hashing thread's CPU.
+fn pin_to(cpu: usize) {
+    #[cfg(target_os = "linux")]
+    if cpu < rustix::thread::CpuSet::MAX_CPU {
+        let mut set = rustix::thread::CpuSet::new();
+        set.set(cpu);
+        let _ = rustix::thread::sched_setaffinity(None, &set);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cpu;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Waits up to 5 s for `cond`.
+    fn eventually(cond: impl Fn() -> bool) -> bool {
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if cond() {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        cond()
+    }
+
+    #[test]
+    fn wakes_only_while_a_hash_runs() {
+        let p = Preempter::start("test-preempt".into(), Duration::from_micros(500)).unwrap();
+        thread::sleep(Duration::from_millis(30));
+        assert_eq!(p.wakeups(), 0, "no hash has run: the thread stays parked");
+
+        let during = p.around(|| {
+            let start = p.wakeups();
+            thread::sleep(Duration::from_millis(40));
+            p.wakeups() - start
+        });
+        assert!(during >= 5, "{during} wake-ups in 40 ms of hashing at 500 µs intervals");
+
+        // After the hash it parks again: at most the sleep under way completes.
+        thread::sleep(Duration::from_millis(5));
+        let after = p.wakeups();
+        thread::sleep(Duration::from_millis(40));
+        assert_eq!(p.wakeups(), after, "no wake-ups once the hash is done");
+    }
+
+    #[test]
+    fn stops_with_its_hashing_thread() {
+        let p = Preempter::start("test-preempt".into(), Duration::from_millis(1)).unwrap();
+        let shared = Arc::downgrade(&p.shared);
+        p.around(|| thread::sleep(Duration::from_millis(5)));
+        drop(p);
+        assert!(eventually(|| shared.strong_count() == 0), "the preempter thread exited and let go of its state");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn wakes_on_the_hashing_threads_cpu() {
+        let p = Preempter::start("test-pin".into(), Duration::from_micros(500)).unwrap();
+        let cpu = p.around(|| {
+            let cpu = current_cpu();
+            assert!(eventually(|| p.wakeups() > 2));
+            cpu
+        });
+        assert_eq!(p.shared.cpu.load(Ordering::Relaxed), cpu);
+        // The preempter reports its own affinity through /proc: one CPU, the hashing thread's.
+        let pinned = eventually(|| {
+            std::fs::read_dir("/proc/self/task").unwrap().flatten().any(|t| {
+                let dir = t.path();
+                std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == "test-pin")
+                    && std::fs::read_to_string(dir.join("status")).is_ok_and(|s| {
+                        s.lines().any(|l| {
+                            l.starts_with("Cpus_allowed_list:")
+                                && l.split_whitespace().nth(1) == Some(cpu.to_string().as_str())
+                        })
+                    })
+            })
+        });
+        assert!(pinned, "a thread named test-pin is restricted to CPU {cpu}");
+    }
+}
