@@ -17,12 +17,13 @@ use axum::{
     response::{IntoResponse, Response},
     serve::IncomingStream,
 };
+use futures_util::future::Either;
 use gatehouse_axum::{with_request_id, ErrorBody};
-use tokio::{net::TcpListener, task::futures::TaskLocalFuture};
+use tokio::net::TcpListener;
 use tower::Service;
 
 use crate::{
-    request_ctx::{RequestCtx, REQUEST},
+    request_ctx::{self, RequestCtx, Scoped, REQUEST},
     state::AppState,
 };
 
@@ -106,11 +107,11 @@ where
             req.headers().get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok())
         };
         let ip = peer.map(|p| crate::net::client_ip(p.ip(), xff, &st.trusted_proxies));
-        let ctx = RequestCtx::new(id.clone(), ip, req.method().clone(), req.uri().clone());
+        let mut ctx = Some(RequestCtx::new(id.clone(), ip, req.method().clone(), req.uri().clone()));
         let tls = req.uri().scheme_str() == Some("https");
         let refused = header_limits(&req).or_else(|| body_limit(&mut req, st.settings.max_body_bytes));
-        let call = match refused {
-            Some(refused) => Stage::Refused { res: Some(refused) },
+        let fut = match refused {
+            Some(refused) => Either::Left(std::future::ready(Ok(refused))),
             None => {
                 // Walked rather than looked up with `entry`, which makes room for an insert
                 // first: the parsed request's header map is full, so that reallocated it.
@@ -119,13 +120,14 @@ where
                         value.set_sensitive(true);
                     }
                 }
-                // Take the service that was driven to readiness; leave a fresh clone behind.
-                let clone = self.inner.clone();
-                Stage::Call { call: Some((std::mem::replace(&mut self.inner, clone), req)) }
+                // Called now, inside the request's scope (routing notes the route there), on
+                // the service `poll_ready` readied. hyper-util's `TowerToHyperService` calls
+                // each request on its own clone of this `Edge`, so the contract holds.
+                Either::Right(request_ctx::enter(&mut ctx, || self.inner.call(req)))
             }
         };
-        let respond = Respond { stage: call, after: Some(After { st: st.clone(), id, tls, start }) };
-        EdgeFuture { scoped: REQUEST.scope(ctx, respond) }
+        let respond = Respond { fut, after: Some(After { st: st.clone(), id, tls, start }) };
+        EdgeFuture { scoped: Scoped::new(ctx, respond) }
     }
 }
 
@@ -135,7 +137,7 @@ pin_project_lite::pin_project! {
     /// boxed `async` block: no allocation per request.
     pub struct EdgeFuture<S: Service<Request>> {
         #[pin]
-        scoped: TaskLocalFuture<RequestCtx, Respond<S>>,
+        scoped: Scoped<Respond<S::Future>>,
     }
 }
 
@@ -151,25 +153,12 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// What [`EdgeFuture`] runs inside the request scope. The inner service is called on the
-    /// first poll, so that everything it does runs inside the scope.
-    struct Respond<S: Service<Request>> {
+    /// What [`EdgeFuture`] runs inside the request scope: the response (the inner service's,
+    /// or the edge's own refusal), then [`finish`].
+    struct Respond<F> {
         #[pin]
-        stage: Stage<S>,
+        fut: Either<std::future::Ready<Result<Response, Infallible>>, F>,
         after: Option<After>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = StageProj]
-    /// Where [`Respond`] is.
-    enum Stage<S: Service<Request>> {
-        /// Refused at the edge (header or body limits): this is the response.
-        Refused { res: Option<Response> },
-        /// Not called yet: the service to call and the request.
-        Call { call: Option<(S, Request)> },
-        /// Waiting for the inner service's response.
-        Wait { #[pin] fut: S::Future },
     }
 }
 
@@ -181,28 +170,19 @@ struct After {
     start: Instant,
 }
 
-impl<S> Future for Respond<S>
+impl<F> Future for Respond<F>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    F: Future<Output = Result<Response, Infallible>>,
 {
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let res = loop {
-            match this.stage.as_mut().project() {
-                StageProj::Refused { res } => break res.take(),
-                StageProj::Call { call } => {
-                    let Some((mut inner, req)) = call.take() else { break None };
-                    this.stage.set(Stage::Wait { fut: inner.call(req) });
-                }
-                StageProj::Wait { fut } => match ready!(fut.poll(cx)) {
-                    Ok(res) => break Some(res),
-                    Err(never) => match never {},
-                },
-            }
+        let this = self.project();
+        let res = match ready!(this.fut.poll(cx)) {
+            Ok(res) => res,
+            Err(never) => match never {},
         };
-        let (Some(res), Some(after)) = (res, this.after.take()) else {
+        let Some(after) = this.after.take() else {
             panic!("the edge's response future was polled after it completed");
         };
         Poll::Ready(Ok(finish(&after.st, res, after.id, after.tls, after.start)))

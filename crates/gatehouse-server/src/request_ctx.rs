@@ -4,8 +4,22 @@
 //! than from a per-request `tracing` span: the span, its formatted fields and its
 //! enter/exit on every poll were a large share of a request's CPU time
 //! (docs/PERFORMANCE.md).
+//!
+//! The context lives in a thread-local slot that a request's future swaps in around each of
+//! its polls ([`Scoped`]), like `tokio::task_local!`, which this replaces for one reason: the
+//! edge also enters the context for the synchronous call into the inner service
+//! ([`enter`]), so that the call happens at once instead of on the first poll. That spares a
+//! clone of the whole service stack per request and keeps the service and the request out of
+//! the response future that hyper moves around.
 
-use std::{cell::OnceCell, net::IpAddr, sync::Arc};
+use std::{
+    cell::{OnceCell, RefCell},
+    future::Future,
+    net::IpAddr,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
 
 use axum::{
     extract::MatchedPath,
@@ -43,9 +57,125 @@ impl RequestCtx {
     }
 }
 
-tokio::task_local! {
-    /// The current request's context (set for the whole handling of each request).
-    pub static REQUEST: RequestCtx;
+thread_local! {
+    /// The slot [`enter`] swaps a request's context into.
+    static CURRENT: RefCell<Option<RequestCtx>> = const { RefCell::new(None) };
+}
+
+/// The current request's context (set for the whole handling of each request).
+pub static REQUEST: RequestLocal = RequestLocal { _private: () };
+
+/// The handle on the current request's context: see [`REQUEST`].
+#[derive(Debug)]
+pub struct RequestLocal {
+    _private: (),
+}
+
+/// The code asking runs outside any request's scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not inside a request's scope")]
+pub struct NoRequest;
+
+impl RequestLocal {
+    /// Calls `f` with the current request's context.
+    ///
+    /// # Errors
+    /// [`NoRequest`] outside a request's scope (also while the thread is exiting, or from
+    /// inside another `try_with` that is entering a scope of its own).
+    pub fn try_with<R>(&'static self, f: impl FnOnce(&RequestCtx) -> R) -> Result<R, NoRequest> {
+        CURRENT
+            .try_with(|cell| {
+                let current = cell.try_borrow().map_err(|_| NoRequest)?;
+                current.as_ref().map(f).ok_or(NoRequest)
+            })
+            .unwrap_or(Err(NoRequest))
+    }
+
+    /// [`Self::try_with`] for code that only runs inside a request.
+    ///
+    /// # Panics
+    /// Outside a request's scope.
+    pub fn with<R>(&'static self, f: impl FnOnce(&RequestCtx) -> R) -> R {
+        match self.try_with(f) {
+            Ok(r) => r,
+            Err(NoRequest) => panic!("REQUEST.with called outside a request's scope"),
+        }
+    }
+
+    /// `fut`, run with `ctx` as the current request's context.
+    pub fn scope<F: Future>(&'static self, ctx: RequestCtx, fut: F) -> Scoped<F> {
+        Scoped::new(Some(ctx), fut)
+    }
+}
+
+/// Runs `f` with the context in `slot` as the current request's, then puts it back in
+/// `slot` (also if `f` panics); the context that was current before is restored. If the
+/// slot cannot be entered (the thread is exiting, or `f` is called from inside
+/// [`RequestLocal::with`]), `f` runs without it.
+pub fn enter<R>(slot: &mut Option<RequestCtx>, f: impl FnOnce() -> R) -> R {
+    /// Swaps the context back into its slot when dropped.
+    struct Restore<'a> {
+        slot: &'a mut Option<RequestCtx>,
+        previous: Option<RequestCtx>,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let _ = CURRENT.try_with(|cell| {
+                if let Ok(mut current) = cell.try_borrow_mut() {
+                    *self.slot = std::mem::replace(&mut *current, self.previous.take());
+                }
+            });
+        }
+    }
+    let swapped = CURRENT
+        .try_with(|cell| cell.try_borrow_mut().map(|mut current| std::mem::replace(&mut *current, slot.take())).ok())
+        .ok()
+        .flatten();
+    match swapped {
+        Some(previous) => {
+            let _restore = Restore { slot, previous };
+            f()
+        }
+        None => f(),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future run inside a request's scope: [`enter`] around every poll, and around
+    /// dropping it (its destructors may log too).
+    pub struct Scoped<F> {
+        ctx: Option<RequestCtx>,
+        #[pin]
+        fut: Option<F>,
+    }
+
+    impl<F> PinnedDrop for Scoped<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if this.fut.is_some() {
+                enter(this.ctx, || this.fut.set(None));
+            }
+        }
+    }
+}
+
+impl<F> Scoped<F> {
+    /// `fut` in the scope of `ctx` (`None`: outside any request).
+    pub fn new(ctx: Option<RequestCtx>, fut: F) -> Self {
+        Self { ctx, fut: Some(fut) }
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        enter(this.ctx, || match this.fut.as_mut().as_pin_mut() {
+            Some(fut) => fut.poll(cx),
+            None => panic!("a request-scoped future was polled after it was dropped"),
+        })
+    }
 }
 
 /// Records who the current request authenticated as (for its log lines). Outside a
@@ -71,4 +201,110 @@ pub fn set_subject(subject: &Subject) {
         expires_at: i64::MAX,
         kind: gatehouse_core::CredentialKind::AccessToken,
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{future::poll_fn, sync::atomic::AtomicUsize};
+
+    use super::*;
+
+    fn ctx(id: &'static str) -> RequestCtx {
+        RequestCtx::new(HeaderValue::from_static(id), None, Method::GET, Uri::from_static("/x"))
+    }
+
+    fn current_id() -> Option<String> {
+        REQUEST.try_with(|c| c.request_id.to_str().unwrap().to_owned()).ok()
+    }
+
+    #[test]
+    fn enter_sets_the_context_for_the_call_and_hands_it_back() {
+        assert_eq!(REQUEST.try_with(|_| ()), Err(NoRequest));
+        let mut slot = Some(ctx("a"));
+        let seen = enter(&mut slot, || {
+            set_subject(&Subject::User("u1".into()));
+            current_id()
+        });
+        assert_eq!(seen.as_deref(), Some("a"));
+        assert_eq!(current_id(), None, "outside again after the call");
+        let back = slot.expect("the context is back in its slot");
+        assert_eq!(back.subject(), Some(&Subject::User("u1".into())), "what the call noted is kept");
+    }
+
+    #[test]
+    fn nested_scopes_restore_the_outer_one_even_after_a_panic() {
+        let mut outer = Some(ctx("outer"));
+        enter(&mut outer, || {
+            let mut inner = Some(ctx("inner"));
+            let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                enter(&mut inner, || {
+                    assert_eq!(current_id().as_deref(), Some("inner"));
+                    panic!("boom");
+                })
+            }));
+            assert!(caught.is_err());
+            assert!(inner.is_some(), "the inner context went back to its slot while unwinding");
+            assert_eq!(current_id().as_deref(), Some("outer"));
+        });
+        assert!(outer.is_some());
+        assert_eq!(current_id(), None);
+    }
+
+    #[test]
+    fn entering_from_inside_with_runs_outside_the_new_scope_instead_of_panicking() {
+        let mut outer = Some(ctx("outer"));
+        enter(&mut outer, || {
+            REQUEST.with(|_| {
+                let mut inner = Some(ctx("inner"));
+                // The current slot is borrowed: the call runs, without the inner context.
+                let ran = enter(&mut inner, || true);
+                assert!(ran);
+                assert!(inner.is_some(), "the inner context stayed in its slot");
+            });
+        });
+    }
+
+    #[tokio::test]
+    async fn scoped_futures_see_their_context_on_every_poll_and_when_dropped() {
+        static SEEN_AT_DROP: AtomicUsize = AtomicUsize::new(0);
+        struct NotesDrop;
+        impl Drop for NotesDrop {
+            fn drop(&mut self) {
+                if current_id().as_deref() == Some("dropped") {
+                    SEEN_AT_DROP.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        }
+
+        let mut polls = 0;
+        let a = REQUEST.scope(
+            ctx("a"),
+            poll_fn(move |cx| {
+                assert_eq!(current_id().as_deref(), Some("a"));
+                polls += 1;
+                if polls < 3 {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                } else {
+                    Poll::Ready(polls)
+                }
+            }),
+        );
+        let b = REQUEST.scope(ctx("b"), async {
+            tokio::task::yield_now().await;
+            current_id()
+        });
+        let (a, b) = tokio::join!(a, b);
+        assert_eq!((a, b.as_deref()), (3, Some("b")));
+        assert_eq!(current_id(), None);
+
+        let pending = REQUEST.scope(ctx("dropped"), async {
+            let _guard = NotesDrop;
+            std::future::pending::<()>().await;
+        });
+        let mut pending = Box::pin(pending);
+        assert!(futures_util::poll!(pending.as_mut()).is_pending());
+        drop(pending);
+        assert_eq!(SEEN_AT_DROP.load(std::sync::atomic::Ordering::SeqCst), 1, "dropped inside its scope");
+    }
 }

@@ -1,11 +1,12 @@
 //! Building and running the application (zero2prod's `Application::build`).
 
-use std::{sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use axum::{
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, Request},
     http::{HeaderName, Method},
+    response::Response,
     routing::{delete, get, post, put},
     Router,
 };
@@ -14,8 +15,11 @@ use gatehouse_core::{Clock, PasswordHasher};
 use gatehouse_store::{SqlStore, Storage};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
-use tower::{util::Either, ServiceBuilder};
-use tower_http::cors::{AllowOrigin, Cors, CorsLayer};
+use tower::{
+    util::{BoxCloneSyncService, Either},
+    Layer as _,
+};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     accounts::{create_user, NewUser},
@@ -382,10 +386,14 @@ pub fn router(state: AppState) -> anyhow::Result<Server> {
     if state.settings.max_body_bytes > AXUM_DEFAULT_BODY_LIMIT {
         routes = routes.layer(DefaultBodyLimit::max(state.settings.max_body_bytes));
     }
-    let stack = ServiceBuilder::new()
-        .option_layer(cors(&state.settings)?)
-        .layer(browser::CsrfGuardLayer(state.clone()))
-        .service(routes);
+    let guarded = browser::CsrfGuardLayer(state.clone()).layer(routes);
+    // CORS boxed, service and response future: tower-http's `Cors` is 272 bytes and its
+    // future 176 bytes more than the rest's, which every request's copy of the service and
+    // its future would carry (and hyper move around) even with CORS off.
+    let stack = match cors(&state.settings)? {
+        Some(cors) => Either::Left(BoxCloneSyncService::new(cors.layer(guarded))),
+        None => Either::Right(guarded),
+    };
     Ok(middleware::Edge::new(state, stack))
 }
 
@@ -393,4 +401,4 @@ pub fn router(state: AppState) -> anyhow::Result<Server> {
 const AXUM_DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// The service [`router`] builds: every request's way through the server.
-pub type Server = middleware::Edge<Either<Cors<CsrfGuard<Router>>, CsrfGuard<Router>>>;
+pub type Server = middleware::Edge<Either<BoxCloneSyncService<Request, Response, Infallible>, CsrfGuard<Router>>>;
