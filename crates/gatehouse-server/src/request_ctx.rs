@@ -142,7 +142,8 @@ pub fn enter<R>(slot: &mut Option<RequestCtx>, f: impl FnOnce() -> R) -> R {
 
 pin_project_lite::pin_project! {
     /// A future run inside a request's scope: [`enter`] around every poll, and around
-    /// dropping it (its destructors may log too).
+    /// dropping it (its destructors may log too): when it completes, or when the unfinished
+    /// future is dropped.
     pub struct Scoped<F> {
         ctx: Option<RequestCtx>,
         #[pin]
@@ -171,9 +172,16 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let mut this = self.project();
-        enter(this.ctx, || match this.fut.as_mut().as_pin_mut() {
-            Some(fut) => fut.poll(cx),
-            None => panic!("a request-scoped future was polled after it was dropped"),
+        enter(this.ctx, || {
+            let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+                panic!("a request-scoped future was polled after it completed");
+            };
+            let out = fut.poll(cx);
+            if out.is_ready() {
+                // Dropped here, still in scope, rather than by entering it again on drop.
+                this.fut.set(None);
+            }
+            out
         })
     }
 }
