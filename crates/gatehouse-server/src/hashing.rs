@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 mod preempt;
 
 use preempt::Preempter;
+pub use preempt::{runtime_thread_parked, runtime_thread_unparked};
 
 type Job = Box<dyn FnOnce(&PasswordHasher) + Send>;
 

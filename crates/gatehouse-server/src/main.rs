@@ -47,7 +47,8 @@ fn main() -> std::process::ExitCode {
 /// core: ≈ 0.5 µs less CPU per `/users/me` request (docs/PERFORMANCE.md). Argon2 runs on the
 /// hashing pool's own threads either way. Built after the settings are read so that nothing
 /// runs alongside `set_var` above. Workers hand their buffered log lines over when they park
-/// ([`telemetry::on_thread_park`]).
+/// ([`telemetry::on_thread_park`]), and tell the hashing preempters whether any of them is
+/// awake ([`gatehouse_server::hashing::runtime_thread_unparked`]).
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut builder = if cores == 1 {
@@ -55,6 +56,14 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
-    // Log lines wait in the worker's own buffer until it goes idle (telemetry module docs).
-    builder.enable_all().on_thread_park(telemetry::on_thread_park).build()
+    // Log lines wait in the worker's own buffer until it goes idle (telemetry module docs);
+    // the hashing preempters wake often only while some worker is awake (hashing module).
+    builder
+        .enable_all()
+        .on_thread_park(|| {
+            telemetry::on_thread_park();
+            gatehouse_server::hashing::runtime_thread_parked();
+        })
+        .on_thread_unpark(gatehouse_server::hashing::runtime_thread_unparked)
+        .build()
 }

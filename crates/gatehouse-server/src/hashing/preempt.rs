@@ -12,8 +12,17 @@
 //! kernel charges the hashing thread's run time and, once its turn is used, switches to
 //! whoever waits. The CPU shares are unchanged (no priorities move, so logins are not
 //! starved); the hash just gives the core back in smaller pieces. While no hash runs the
-//! thread is parked and costs nothing. `docs/PERFORMANCE.md` (session 7) has the measured
-//! effect: `/users/me` p99 during a login flood fell from ≈ 4.9 ms to ≈ 2.2 ms.
+//! thread is parked and costs nothing.
+//!
+//! The wake-ups themselves cost the hash a little (timer interrupts and context switches,
+//! dearer in a VM): at 1 ms, about 5% fewer logins when logins are all the core does. They
+//! are only needed while request threads have work, so the async runtime tells this module
+//! when its threads park and unpark ([`runtime_thread_parked`], [`runtime_thread_unparked`]).
+//! Once a wake-up finds one of them awake, the preempter keeps its interval for [`HOLD`];
+//! otherwise it wakes [`IDLE_FACTOR`] times less often. (A request thread that used little
+//! CPU lately takes the core at once when a request wakes it; one that used its share, as
+//! under a flood of token checks, waits for a scheduling event, and is often awake.) `docs/PERFORMANCE.md` (session 7) has the measurements: `/users/me` p99 during a
+//! login flood fell from ≈ 4.9 ms to ≈ 2.2 ms.
 
 use std::{
     sync::{
@@ -23,6 +32,44 @@ use std::{
     thread::{self, Thread},
     time::Duration,
 };
+
+/// How many times longer the preempter sleeps while no runtime thread is busy.
+pub(super) const IDLE_FACTOR: u32 = 10;
+
+/// How long the preempter keeps waking at its interval after it last found a runtime
+/// thread awake.
+pub(super) const HOLD: Duration = Duration::from_millis(50);
+
+/// Async runtime threads that are awake (not parked waiting for work).
+static SERVING: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread is counted in [`SERVING`].
+    static COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes that the calling runtime thread woke up with work (tokio's `on_thread_unpark`).
+pub fn runtime_thread_unparked() {
+    let _ = COUNTED.try_with(|counted| {
+        if !counted.replace(true) {
+            SERVING.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Notes that the calling runtime thread is about to park (tokio's `on_thread_park`).
+pub fn runtime_thread_parked() {
+    let _ = COUNTED.try_with(|counted| {
+        if counted.replace(false) {
+            SERVING.fetch_sub(1, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Whether some runtime thread is awake: then request threads may be waiting for the core.
+fn serving() -> bool {
+    SERVING.load(Ordering::Relaxed) > 0
+}
 
 /// What a hashing thread and its preempter share.
 #[derive(Debug, Default)]
@@ -89,6 +136,7 @@ impl Drop for Preempter {
 /// thread's CPU.
 fn run(shared: &Shared, every: Duration) {
     let mut pinned = None;
+    let mut fast_until = None;
     while !shared.stop.load(Ordering::Acquire) {
         if !shared.hashing.load(Ordering::Acquire) {
             thread::park();
@@ -99,7 +147,11 @@ fn run(shared: &Shared, every: Duration) {
             pin_to(cpu);
             pinned = Some(cpu);
         }
-        thread::sleep(every);
+        let now = std::time::Instant::now();
+        if serving() {
+            fast_until = Some(now + HOLD);
+        }
+        thread::sleep(if fast_until.is_some_and(|t| now < t) { every } else { every * IDLE_FACTOR });
         shared.wakeups.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -144,8 +196,40 @@ mod tests {
         cond()
     }
 
+    /// Tests that move [`SERVING`] run one at a time (it is process-wide).
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Holds [`SERVING`] up as a busy runtime thread would (a thread of its own, so the
+    /// test's own thread-local stays clear).
+    fn busy_runtime_thread() -> impl Drop {
+        struct Busy(Option<std::sync::mpsc::Sender<()>>, Option<thread::JoinHandle<()>>);
+        impl Drop for Busy {
+            fn drop(&mut self) {
+                drop(self.0.take());
+                let _ = self.1.take().map(thread::JoinHandle::join);
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (up_tx, up_rx) = std::sync::mpsc::channel::<()>();
+        let handle = thread::spawn(move || {
+            runtime_thread_unparked();
+            runtime_thread_unparked();
+            up_tx.send(()).unwrap();
+            let _ = rx.recv();
+            runtime_thread_parked();
+        });
+        up_rx.recv().unwrap();
+        Busy(Some(tx), Some(handle))
+    }
+
     #[test]
     fn wakes_only_while_a_hash_runs() {
+        let _serial = serial();
+        let _busy = busy_runtime_thread();
         let p = Preempter::start("test-preempt".into(), Duration::from_micros(500)).unwrap();
         thread::sleep(Duration::from_millis(30));
         assert_eq!(p.wakeups(), 0, "no hash has run: the thread stays parked");
@@ -173,9 +257,51 @@ mod tests {
         assert!(eventually(|| shared.strong_count() == 0), "the preempter thread exited and let go of its state");
     }
 
+    #[test]
+    fn wakes_less_often_while_no_runtime_thread_is_busy() {
+        let _serial = serial();
+        assert!(!serving(), "no runtime thread in this test process");
+        let p = Preempter::start("test-slow".into(), Duration::from_millis(2)).unwrap();
+        let idle = p.around(|| {
+            let start = p.wakeups();
+            thread::sleep(Duration::from_millis(100));
+            p.wakeups() - start
+        });
+        let _busy = busy_runtime_thread();
+        let busy = p.around(|| {
+            let start = p.wakeups();
+            thread::sleep(Duration::from_millis(100));
+            p.wakeups() - start
+        });
+        assert!(busy >= 20, "{busy} wake-ups in 100 ms at 2 ms intervals with a busy runtime thread");
+        assert!(idle <= 10, "{idle} wake-ups in 100 ms at 2 ms × {IDLE_FACTOR} with the runtime idle");
+    }
+
+    #[test]
+    fn parking_and_unparking_count_each_thread_once() {
+        let _serial = serial();
+        let busy = busy_runtime_thread(); // unparked twice, counted once
+        assert_eq!(SERVING.load(Ordering::Relaxed), 1);
+        thread::spawn(|| {
+            runtime_thread_parked(); // never unparked: not counted, nothing to take away
+            assert_eq!(SERVING.load(Ordering::Relaxed), 1);
+            runtime_thread_unparked();
+            assert_eq!(SERVING.load(Ordering::Relaxed), 2);
+            runtime_thread_parked();
+            runtime_thread_parked();
+        })
+        .join()
+        .unwrap();
+        assert_eq!(SERVING.load(Ordering::Relaxed), 1);
+        drop(busy);
+        assert!(!serving());
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn wakes_on_the_hashing_threads_cpu() {
+        let _serial = serial();
+        let _busy = busy_runtime_thread();
         let p = Preempter::start("test-pin".into(), Duration::from_micros(500)).unwrap();
         let cpu = p.around(|| {
             let cpu = current_cpu();
