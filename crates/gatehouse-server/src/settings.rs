@@ -108,8 +108,9 @@ pub struct Settings {
     /// evenly with serving requests); higher values put token checks first during a login flood,
     /// at the cost of logins on a saturated core (docs/PERFORMANCE.md).
     pub hash_nice: i32,
-    /// While a hash runs, a companion thread wakes this often on its CPU so that the kernel
-    /// can hand the core to waiting request threads between timer ticks. Defaults to 1 ms;
+    /// While a hash runs and request threads are busy, a companion thread wakes this often on
+    /// its CPU so that the kernel can hand the core to waiting request threads between timer
+    /// ticks (10× less often while they are idle). Defaults to 1 ms;
     /// `GATEHOUSE_HASH_PREEMPT_US=0` (`None`) turns it off. 100 µs to 100 ms.
     pub hash_preempt: Option<std::time::Duration>,
     /// Allowed CORS origins (`*` for any).
