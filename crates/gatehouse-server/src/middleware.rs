@@ -207,7 +207,9 @@ fn finish(st: &AppState, mut res: Response, id: HeaderValue, tls: bool, start: I
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     }
     let elapsed = start.elapsed();
-    REQUEST.with(|c| {
+    // Always inside the request's scope (`Scoped` enters it around every poll); `try_with`
+    // so that a scope that could not be entered costs the metric, not a panic.
+    let _ = REQUEST.try_with(|c| {
         if let Some(route) = c.route.get() {
             st.metrics.request(route, &c.method, res.status().as_u16(), elapsed);
         }

@@ -15,14 +15,17 @@
 //! thread is parked and costs nothing.
 //!
 //! The wake-ups themselves cost the hash a little (timer interrupts and context switches,
-//! dearer in a VM): at 1 ms, about 5% fewer logins when logins are all the core does. They
+//! dearer in a VM): at 1 ms, ≈ 5% fewer logins when logins are all the core does. They
 //! are only needed while request threads have work, so the async runtime tells this module
 //! when its threads park and unpark ([`runtime_thread_parked`], [`runtime_thread_unparked`]).
 //! Once a wake-up finds one of them awake, the preempter keeps its interval for [`HOLD`];
 //! otherwise it wakes [`IDLE_FACTOR`] times less often. (A request thread that used little
 //! CPU lately takes the core at once when a request wakes it; one that used its share, as
-//! under a flood of token checks, waits for a scheduling event, and is often awake.) `docs/PERFORMANCE.md` (session 7) has the measurements: `/users/me` p99 during a
-//! login flood fell from ≈ 4.9 ms to ≈ 2.2 ms.
+//! under a flood of token checks, waits for a scheduling event, and is often awake.)
+//!
+//! `docs/PERFORMANCE.md` (session 7) has the measurements: `/users/me` p99 during a login
+//! flood fell from ≈ 4.9 ms to 2.1–2.6 ms, for ≈ 3% fewer logins/s when logins are all the
+//! core does.
 
 use std::{
     sync::{
