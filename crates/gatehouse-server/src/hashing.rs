@@ -96,7 +96,7 @@ impl HashPool {
         for i in 0..workers.max(1) {
             let rx = Arc::clone(&rx);
             let hasher = Arc::clone(&hasher);
-            let preempter = preempt_every.and_then(|every| Preempter::start(format!("gatehouse-tick-{i}"), every));
+            let preempter = preempt_every.and_then(|every| Preempter::start(format!("hash-preempt-{i}"), every));
             thread::Builder::new()
                 .name(format!("gatehouse-hash-{i}"))
                 .spawn(move || {
