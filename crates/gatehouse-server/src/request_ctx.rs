@@ -91,17 +91,6 @@ impl RequestLocal {
             .unwrap_or(Err(NoRequest))
     }
 
-    /// [`Self::try_with`] for code that only runs inside a request.
-    ///
-    /// # Panics
-    /// Outside a request's scope.
-    pub fn with<R>(&'static self, f: impl FnOnce(&RequestCtx) -> R) -> R {
-        match self.try_with(f) {
-            Ok(r) => r,
-            Err(NoRequest) => panic!("REQUEST.with called outside a request's scope"),
-        }
-    }
-
     /// `fut`, run with `ctx` as the current request's context.
     pub fn scope<F: Future>(&'static self, ctx: RequestCtx, fut: F) -> Scoped<F> {
         Scoped::new(Some(ctx), fut)
@@ -111,7 +100,7 @@ impl RequestLocal {
 /// Runs `f` with the context in `slot` as the current request's, then puts it back in
 /// `slot` (also if `f` panics); the context that was current before is restored. If the
 /// slot cannot be entered (the thread is exiting, or `f` is called from inside
-/// [`RequestLocal::with`]), `f` runs without it.
+/// [`RequestLocal::try_with`]), `f` runs without it.
 pub fn enter<R>(slot: &mut Option<RequestCtx>, f: impl FnOnce() -> R) -> R {
     /// Swaps the context back into its slot when dropped.
     struct Restore<'a> {
@@ -259,16 +248,18 @@ mod tests {
     }
 
     #[test]
-    fn entering_from_inside_with_runs_outside_the_new_scope_instead_of_panicking() {
+    fn entering_from_inside_try_with_runs_outside_the_new_scope_instead_of_panicking() {
         let mut outer = Some(ctx("outer"));
         enter(&mut outer, || {
-            REQUEST.with(|_| {
-                let mut inner = Some(ctx("inner"));
-                // The current slot is borrowed: the call runs, without the inner context.
-                let ran = enter(&mut inner, || true);
-                assert!(ran);
-                assert!(inner.is_some(), "the inner context stayed in its slot");
-            });
+            REQUEST
+                .try_with(|_| {
+                    let mut inner = Some(ctx("inner"));
+                    // The current slot is borrowed: the call runs, without the inner context.
+                    let ran = enter(&mut inner, || true);
+                    assert!(ran);
+                    assert!(inner.is_some(), "the inner context stayed in its slot");
+                })
+                .unwrap();
         });
     }
 

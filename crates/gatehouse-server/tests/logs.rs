@@ -10,7 +10,8 @@ use std::{
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+mod common;
+use common::BIN;
 const ADMIN_PW: &str = "log-test admin passphrase";
 const USER_PW: &str = "log-test user passphrase";
 const NEW_PW: &str = "log-test changed passphrase";
@@ -41,14 +42,7 @@ async fn no_secret_reaches_the_log() {
     } else {
         Command::new(BIN)
     };
-    let mut child = cmd
-        .arg("serve")
-        .env_clear()
-        .env("GATEHOUSE_BIND", format!("127.0.0.1:{port}"))
-        .env("GATEHOUSE_DATA_DIR", dir.path())
-        .env("GATEHOUSE_ADMIN_PASSWORD", ADMIN_PW)
-        .env("GATEHOUSE_ARGON2_MEMORY_KIB", "1024")
-        .env("GATEHOUSE_ARGON2_ITERATIONS", "1")
+    let mut child = common::serve(&mut cmd, dir.path(), port, ADMIN_PW)
         .env("GATEHOUSE_LOG_FORMAT", "json")
         .env("RUST_LOG", "debug")
         .stdout(Stdio::null())
