@@ -11,7 +11,7 @@ use gatehouse_core::Principal;
 use crate::{
     api_key::find_api_key,
     credential::{all_b64token, cookie_value, parse_bearer, split_bearer},
-    AuthError, AuthRejection, AuthState, Credential,
+    AuthError, AuthRejection, AuthState, Credential, RequiredScopes,
 };
 
 /// A verified caller. Extracting it verifies the credential once per request: later
@@ -81,9 +81,27 @@ fn find_credential<'a>(parts: &'a Parts, state: &AuthState) -> Result<Option<Fou
 /// # Errors
 /// The [`AuthRejection`] for a missing or invalid credential.
 pub async fn authenticate(parts: &mut Parts, state: &AuthState) -> Result<Option<Authenticated>, AuthRejection> {
-    match authenticate_now(parts, state) {
+    match authenticate_now(parts, state, Remember::Yes) {
         Some(done) => done,
-        None => authenticate_awaited(parts, state).await,
+        None => authenticate_awaited(parts, state, Remember::Yes).await,
+    }
+}
+
+/// Whether a caller verified now is stored in the request's extensions for later extractors.
+/// A scope guard says `No`: it stores the caller inside the [`RequiredScopes`] it records
+/// anyway, which spares the request's extension map a fourth entry, and with it a regrowth
+/// of the map (≈ 1.5% of a `/users/me` request's instructions; docs/PERFORMANCE.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Remember {
+    Yes,
+    No,
+}
+
+/// The caller an earlier extractor or scope guard of this request verified.
+fn remembered(parts: &Parts) -> Option<Authenticated> {
+    match parts.extensions.get::<Authenticated>() {
+        Some(done) => Some(done.clone()),
+        None => parts.extensions.get::<RequiredScopes>().and_then(RequiredScopes::admitted).cloned(),
     }
 }
 
@@ -92,25 +110,30 @@ pub async fn authenticate(parts: &mut Parts, state: &AuthState) -> Result<Option
 pub(crate) async fn authenticate_awaited(
     parts: &mut Parts,
     state: &AuthState,
+    remember: Remember,
 ) -> Result<Option<Authenticated>, AuthRejection> {
     let Some(cred) = find_credential(parts, state)? else {
         return Ok(None);
     };
     let principal = state.authenticator.authenticate_shared(cred.credential()).await.map_err(rejection)?;
     let auth = Authenticated(principal);
-    parts.extensions.insert(auth.clone());
+    if remember == Remember::Yes {
+        parts.extensions.insert(auth.clone());
+    }
     Ok(Some(auth))
 }
 
-/// [`authenticate`] when it needs no waiting: the principal an earlier extractor stored, no
-/// credential, a malformed one, or one [`crate::Authenticator::authenticate_cached`] answers.
-/// `None`: the authenticator must be awaited.
+/// [`authenticate`] when it needs no waiting: the caller an earlier extractor or guard
+/// verified, no credential, a malformed one, or one
+/// [`crate::Authenticator::authenticate_cached`] answers. `None`: the authenticator must be
+/// awaited.
 pub(crate) fn authenticate_now(
     parts: &mut Parts,
     state: &AuthState,
+    remember: Remember,
 ) -> Option<Result<Option<Authenticated>, AuthRejection>> {
-    if let Some(done) = parts.extensions.get::<Authenticated>() {
-        return Some(Ok(Some(done.clone())));
+    if let Some(done) = remembered(parts) {
+        return Some(Ok(Some(done)));
     }
     let answer = match parts.headers.get(axum::http::header::AUTHORIZATION) {
         // A bearer token is offered to the cache before its characters are checked: an
@@ -142,7 +165,9 @@ pub(crate) fn authenticate_now(
         Err(e) => return Some(Err(rejection(e))),
     };
     let auth = Authenticated(principal);
-    parts.extensions.insert(auth.clone());
+    if remember == Remember::Yes {
+        parts.extensions.insert(auth.clone());
+    }
     Some(Ok(Some(auth)))
 }
 

@@ -47,27 +47,51 @@ impl ScopeRequirement for NoScopes {
 /// own requirement is checked together with these, and a 403 names all of them.
 ///
 /// The list is shared: a router's guard hands its own list to each request without copying.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequiredScopes(Arc<[&'static str]>);
+/// The guard also keeps the caller it admitted here, where the [`Authenticated`] extractor
+/// finds it: read the caller with that extractor (or [`Scoped`]), not from the request's
+/// extensions. Two values are equal when their scope lists are.
+#[derive(Debug, Clone, Default)]
+pub struct RequiredScopes {
+    scopes: Arc<[&'static str]>,
+    admitted: Option<Authenticated>,
+}
+
+impl PartialEq for RequiredScopes {
+    fn eq(&self, other: &Self) -> bool {
+        self.scopes == other.scopes
+    }
+}
+
+impl Eq for RequiredScopes {}
 
 impl RequiredScopes {
     /// The required scopes, in order.
     pub fn scopes(&self) -> &[&'static str] {
-        &self.0
+        &self.scopes
+    }
+
+    /// The caller a guard admitted with these scopes, if a guard recorded them.
+    pub(crate) fn admitted(&self) -> Option<&Authenticated> {
+        self.admitted.as_ref()
+    }
+
+    /// These scopes, recorded with the caller a guard admitted.
+    pub(crate) fn admitting(self, auth: Authenticated) -> Self {
+        Self { admitted: Some(auth), ..self }
     }
 
     /// Adds scopes, keeping order and skipping duplicates.
     pub fn extend(&mut self, scopes: &[&'static str]) {
-        if scopes.iter().all(|s| self.0.contains(s)) {
+        if scopes.iter().all(|s| self.scopes.contains(s)) {
             return;
         }
-        let mut all = self.0.to_vec();
+        let mut all = self.scopes.to_vec();
         for s in scopes {
             if !all.contains(s) {
                 all.push(s);
             }
         }
-        self.0 = all.into();
+        self.scopes = all.into();
     }
 
     /// Checks `principal` holds every required scope.
@@ -75,23 +99,23 @@ impl RequiredScopes {
     /// # Errors
     /// [`AuthRejection::InsufficientScope`] naming every required scope.
     pub fn check(&self, auth: &Authenticated) -> Result<(), AuthRejection> {
-        if auth.scopes.missing(self.0.iter().copied()).is_empty() {
+        if auth.scopes.missing(self.scopes.iter().copied()).is_empty() {
             Ok(())
         } else {
-            Err(AuthRejection::InsufficientScope { required: self.0.join(" ") })
+            Err(AuthRejection::InsufficientScope { required: self.scopes.join(" ") })
         }
     }
 }
 
 impl From<Arc<[&'static str]>> for RequiredScopes {
     fn from(scopes: Arc<[&'static str]>) -> Self {
-        Self(scopes)
+        Self { scopes, admitted: None }
     }
 }
 
 impl From<Vec<&'static str>> for RequiredScopes {
     fn from(scopes: Vec<&'static str>) -> Self {
-        Self(scopes.into())
+        Self { scopes: scopes.into(), admitted: None }
     }
 }
 

@@ -104,6 +104,10 @@ async fn immediate_answers_are_used_and_still_scoped() {
     let (status, body) = get_with(&auth, "/me", Some("cached-me")).await;
     assert_eq!((status, body.trim()), (StatusCode::OK, "user:cached"));
     assert_eq!(authn.slow_calls.load(Ordering::SeqCst), 0, "the asynchronous path was not needed");
+    assert_eq!(authn.cached_calls.load(Ordering::SeqCst), 1, "the handler's extractor reused the guard's answer");
+    let (status, body) = get_with(&auth, "/whoami", Some("cached-me")).await;
+    assert_eq!((status, body.trim()), (StatusCode::OK, "user:cached"));
+    assert_eq!(authn.cached_calls.load(Ordering::SeqCst), 2, "`Authenticated` behind the guard reused its answer too");
 
     // The guard's scope and the handler's own scope both apply to an immediate answer.
     let (status, body) = get_with(&auth, "/me", Some("cached-reports")).await;

@@ -12,7 +12,7 @@ use futures_util::future::{Either, Ready};
 use tower::Service;
 
 use crate::{
-    authenticated::{authenticate_awaited, authenticate_now},
+    authenticated::{authenticate_awaited, authenticate_now, Remember},
     AuthRejection, AuthState, Authenticated, BoxFuture, RequiredScopes,
 };
 
@@ -44,7 +44,7 @@ where
     fn call(&mut self, req: Request) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         // The usual case: a credential the authenticator answers at once (a cached token).
-        if let Some(auth) = authenticate_now(&mut parts, &self.state) {
+        if let Some(auth) = authenticate_now(&mut parts, &self.state, Remember::No) {
             return match admit(&mut parts, auth, &self.scopes) {
                 Ok(()) => Either::Left(self.inner.call(Request::from_parts(parts, body))),
                 Err(refused) => Either::Right(Either::Left(futures_util::future::ready(Ok(refused.into_response())))),
@@ -57,7 +57,7 @@ where
         let scopes = Arc::clone(&self.scopes);
         Either::Right(Either::Right(Box::pin(async move {
             // `authenticate_now` already found nothing to answer at once; go straight to the wait.
-            let auth = authenticate_awaited(&mut parts, &state).await;
+            let auth = authenticate_awaited(&mut parts, &state, Remember::No).await;
             match admit(&mut parts, auth, &scopes) {
                 Ok(()) => inner.call(Request::from_parts(parts, body)).await,
                 Err(refused) => Ok(refused.into_response()),
@@ -67,7 +67,8 @@ where
 }
 
 /// Lets the request through if it authenticated and holds `scopes` plus those of enclosing
-/// guards; records the accumulated requirement for the handler's [`crate::Scoped`].
+/// guards; records the accumulated requirement, and the caller it admitted, for the
+/// handler's extractors ([`crate::Scoped`], [`Authenticated`]) and inner guards.
 fn admit(
     parts: &mut Parts,
     auth: Result<Option<Authenticated>, AuthRejection>,
@@ -82,6 +83,6 @@ fn admit(
         }
     };
     required.check(&auth)?;
-    parts.extensions.insert(required);
+    parts.extensions.insert(required.admitting(auth));
     Ok(())
 }
