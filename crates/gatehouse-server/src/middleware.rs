@@ -107,7 +107,7 @@ where
             req.headers().get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok())
         };
         let ip = peer.map(|p| crate::net::client_ip(p.ip(), xff, &st.trusted_proxies));
-        let mut ctx = Some(RequestCtx::new(id.clone(), ip, req.method().clone(), req.uri().clone()));
+        let mut ctx = Some(Box::new(RequestCtx::new(id.clone(), ip, req.method().clone(), req.uri().clone())));
         let tls = req.uri().scheme_str() == Some("https");
         let refused = header_limits(&req).or_else(|| body_limit(&mut req, st.settings.max_body_bytes));
         let fut = match refused {
@@ -189,6 +189,13 @@ where
     }
 }
 
+// The security headers' values, as constants: `from_static` outside a `const` checks the
+// bytes on every call.
+const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
+const DENY: HeaderValue = HeaderValue::from_static("DENY");
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000; includeSubDomains");
+
 /// Everything the edge does to a response: the error shape, security headers, request id,
 /// metrics and the access line.
 fn finish(st: &AppState, mut res: Response, id: HeaderValue, tls: bool, start: Instant) -> Response {
@@ -200,11 +207,11 @@ fn finish(st: &AppState, mut res: Response, id: HeaderValue, tls: bool, start: I
         res = with_request_id(res, Some(rid()));
     }
     let h = res.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, NOSNIFF);
+    h.insert(header::REFERRER_POLICY, NO_REFERRER);
+    h.insert(header::X_FRAME_OPTIONS, DENY);
     if tls {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
     }
     let elapsed = start.elapsed();
     // Always inside the request's scope (`Scoped` enters it around every poll); `try_with`

@@ -58,8 +58,11 @@ impl RequestCtx {
 }
 
 thread_local! {
-    /// The slot [`enter`] swaps a request's context into.
-    static CURRENT: RefCell<Option<RequestCtx>> = const { RefCell::new(None) };
+    /// The slot [`enter`] swaps a request's context into. Boxed: a request enters its scope
+    /// three times or more, and each entry swaps the context in and out of here; moving a
+    /// pointer instead of the ≈ 200-byte context is cheaper than the one allocation
+    /// (docs/PERFORMANCE.md).
+    static CURRENT: RefCell<Option<Box<RequestCtx>>> = const { RefCell::new(None) };
 }
 
 /// The current request's context (set for the whole handling of each request).
@@ -86,14 +89,14 @@ impl RequestLocal {
         CURRENT
             .try_with(|cell| {
                 let current = cell.try_borrow().map_err(|_| NoRequest)?;
-                current.as_ref().map(f).ok_or(NoRequest)
+                current.as_deref().map(f).ok_or(NoRequest)
             })
             .unwrap_or(Err(NoRequest))
     }
 
     /// `fut`, run with `ctx` as the current request's context.
     pub fn scope<F: Future>(&'static self, ctx: RequestCtx, fut: F) -> Scoped<F> {
-        Scoped::new(Some(ctx), fut)
+        Scoped::new(Some(Box::new(ctx)), fut)
     }
 }
 
@@ -101,11 +104,11 @@ impl RequestLocal {
 /// `slot` (also if `f` panics); the context that was current before is restored. If the
 /// slot cannot be entered (the thread is exiting, or `f` is called from inside
 /// [`RequestLocal::try_with`]), `f` runs without it.
-pub fn enter<R>(slot: &mut Option<RequestCtx>, f: impl FnOnce() -> R) -> R {
+pub fn enter<R>(slot: &mut Option<Box<RequestCtx>>, f: impl FnOnce() -> R) -> R {
     /// Swaps the context back into its slot when dropped.
     struct Restore<'a> {
-        slot: &'a mut Option<RequestCtx>,
-        previous: Option<RequestCtx>,
+        slot: &'a mut Option<Box<RequestCtx>>,
+        previous: Option<Box<RequestCtx>>,
     }
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
@@ -134,7 +137,7 @@ pin_project_lite::pin_project! {
     /// dropping it (its destructors may log too): when it completes, or when the unfinished
     /// future is dropped.
     pub struct Scoped<F> {
-        ctx: Option<RequestCtx>,
+        ctx: Option<Box<RequestCtx>>,
         #[pin]
         fut: Option<F>,
     }
@@ -151,7 +154,7 @@ pin_project_lite::pin_project! {
 
 impl<F> Scoped<F> {
     /// `fut` in the scope of `ctx` (`None`: outside any request).
-    pub fn new(ctx: Option<RequestCtx>, fut: F) -> Self {
+    pub fn new(ctx: Option<Box<RequestCtx>>, fut: F) -> Self {
         Self { ctx, fut: Some(fut) }
     }
 }
@@ -206,8 +209,8 @@ mod tests {
 
     use super::*;
 
-    fn ctx(id: &'static str) -> RequestCtx {
-        RequestCtx::new(HeaderValue::from_static(id), None, Method::GET, Uri::from_static("/x"))
+    fn ctx(id: &'static str) -> Box<RequestCtx> {
+        Box::new(RequestCtx::new(HeaderValue::from_static(id), None, Method::GET, Uri::from_static("/x")))
     }
 
     fn current_id() -> Option<String> {
@@ -277,7 +280,7 @@ mod tests {
 
         let mut polls = 0;
         let a = REQUEST.scope(
-            ctx("a"),
+            *ctx("a"),
             poll_fn(move |cx| {
                 assert_eq!(current_id().as_deref(), Some("a"));
                 polls += 1;
@@ -289,7 +292,7 @@ mod tests {
                 }
             }),
         );
-        let b = REQUEST.scope(ctx("b"), async {
+        let b = REQUEST.scope(*ctx("b"), async {
             tokio::task::yield_now().await;
             current_id()
         });
@@ -297,7 +300,7 @@ mod tests {
         assert_eq!((a, b.as_deref()), (3, Some("b")));
         assert_eq!(current_id(), None);
 
-        let pending = REQUEST.scope(ctx("dropped"), async {
+        let pending = REQUEST.scope(*ctx("dropped"), async {
             let _guard = NotesDrop;
             std::future::pending::<()>().await;
         });

@@ -5,6 +5,7 @@
 
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, Hasher},
     sync::{Arc, RwLock},
 };
 
@@ -18,15 +19,51 @@ struct Entry {
 }
 
 /// Token → verified claims, for one keyring generation at a time. Keys are hashed with
-/// foldhash (randomly seeded per process): a token is ~700 bytes and is hashed on every
-/// request, where SipHash cost ~0.2 µs. Only verified tokens are ever inserted, so an
-/// attacker cannot choose the keys the table holds.
+/// foldhash (randomly seeded per process) over their last [`HASHED_TAIL`] bytes only
+/// ([`TailHash`]); a match still compares the whole token. Only verified tokens are ever
+/// inserted, so an attacker cannot choose the keys the table holds.
 #[derive(Debug)]
 pub struct VerifiedCache {
     /// Keyed by the token's bytes: a request's token is looked up before its characters are
     /// checked (a byte-for-byte match with a verified token needs no check).
-    map: RwLock<HashMap<Box<[u8]>, Entry, foldhash::fast::RandomState>>,
+    map: RwLock<HashMap<Box<[u8]>, Entry, TailHash>>,
     max_entries: usize,
+}
+
+/// How many trailing bytes of a token its hash covers: 32 base64url characters, 192 bits of
+/// its signature (a JWT ends with its signature, which differs between any two tokens the
+/// server signs).
+const HASHED_TAIL: usize = 32;
+
+/// Hashes a byte-string key by its last [`HASHED_TAIL`] bytes (and its length). A token is
+/// ~800 bytes and is hashed on every request: all of it cost ≈ 1.5% of a `/users/me`
+/// request's instructions (docs/PERFORMANCE.md). Distinct keys with the same tail share a
+/// bucket and are told apart by the full comparison; the table only ever holds verified
+/// tokens, whose tails are distinct signatures, so a caller cannot pile keys into one bucket.
+#[derive(Debug, Clone, Default)]
+struct TailHash(foldhash::fast::RandomState);
+
+impl BuildHasher for TailHash {
+    type Hasher = TailHasher;
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(self.0.build_hasher())
+    }
+}
+
+/// The hasher of [`TailHash`].
+#[derive(Clone)]
+struct TailHasher(foldhash::fast::FoldHasher);
+
+impl Hasher for TailHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..]);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0.write_usize(n);
+    }
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
 }
 
 impl VerifiedCache {
@@ -105,5 +142,26 @@ mod tests {
         c.insert("t3", 1, claims(100), principal(), 10);
         assert!(c.len() <= 2);
         assert!(c.get(b"t2", 1).is_none(), "the expired entry was evicted first");
+    }
+
+    #[test]
+    fn tokens_sharing_their_hashed_tail_are_told_apart() {
+        let tail = "s".repeat(HASHED_TAIL);
+        let (a, b) = (format!("head.a.{tail}"), format!("head.b.{tail}"));
+        let hasher = TailHash::default();
+        assert_eq!(hasher.hash_one(a.as_bytes()), hasher.hash_one(b.as_bytes()), "only the tail is hashed");
+        assert_ne!(hasher.hash_one(a.as_bytes()), hasher.hash_one(format!("{a}x").as_bytes()));
+
+        let c = VerifiedCache::new(8);
+        c.insert(&a, 1, claims(100), principal(), 0);
+        assert!(c.get(a.as_bytes(), 1).is_some());
+        assert!(c.get(b.as_bytes(), 1).is_none(), "same tail, different token: not the cached one");
+        let mut other = (*principal()).clone();
+        other.subject = Subject::User("2".into());
+        c.insert(&b, 1, claims(100), Arc::new(other), 0);
+        let subject = |t: &str| c.get(t.as_bytes(), 1).map(|(_, p)| p.subject.clone());
+        assert_eq!(subject(&a), Some(Subject::User("1".into())));
+        assert_eq!(subject(&b), Some(Subject::User("2".into())));
+        assert_eq!(c.len(), 2);
     }
 }

@@ -29,6 +29,10 @@ async fn me_record(
     }
 }
 
+/// `Content-Type` of a JSON body (a constant: `from_static` outside a `const` checks the
+/// bytes on every call).
+const JSON: axum::http::HeaderValue = axum::http::HeaderValue::from_static("application/json");
+
 /// `GET /users/me` (scope `me`).
 #[utoipa::path(get, path = "/users/me", tag = "users", operation_id = "get_me",
     responses(
@@ -43,10 +47,12 @@ pub async fn get_me(State(st): State<AppState>, who: Scoped<Me>) -> axum::respon
     // The rendered JSON is cached with the record; most calls only copy a reference to it.
     match st.roles().await {
         Ok(g) => match user.view_json(&g) {
-            // A static header value: `(name, &str)` parts would validate and copy it per request.
+            // Built directly: `Bytes`' own response sets `application/octet-stream` first, and
+            // replacing it cost a second header-map insert per request.
             Ok(body) => {
-                let json = axum::http::HeaderValue::from_static("application/json");
-                ([(axum::http::header::CONTENT_TYPE, json)], body).into_response()
+                let mut res = axum::response::Response::new(axum::body::Body::from(body));
+                res.headers_mut().insert(axum::http::header::CONTENT_TYPE, JSON);
+                res
             }
             Err(_) => Json(user_view(&user.record, &g)).into_response(),
         },

@@ -114,6 +114,9 @@ struct Escaped<'a, W: fmt::Write>(&'a mut W);
 
 impl<W: fmt::Write> fmt::Write for Escaped<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
+        if super::json_plain(s) {
+            return self.0.write_str(s);
+        }
         let mut clean = 0;
         for (i, b) in s.bytes().enumerate() {
             let escape = match b {

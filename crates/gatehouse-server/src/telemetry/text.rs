@@ -123,7 +123,7 @@ struct EscapeWriter<'a, W: fmt::Write>(&'a mut W);
 
 impl<W: fmt::Write> fmt::Write for EscapeWriter<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        if super::printable_ascii(s) {
             return self.0.write_str(s);
         }
         let mut clean = 0;
