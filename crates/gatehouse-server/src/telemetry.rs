@@ -193,42 +193,47 @@ impl<'a> MakeWriter<'a> for BatchWriter {
     }
 }
 
-/// Writes the current time as RFC 3339 with microseconds (`2026-11-24T06:00:00.123456Z`),
-/// for log lines. The date and time of day are formatted once per second per thread; the
-/// fraction is written as digits, with no string to build and re-validate per line (that
-/// UTF-8 check was ≈ 0.5% of a `/users/me` request's instructions; docs/PERFORMANCE.md).
-fn write_now(w: &mut impl std::fmt::Write) -> std::fmt::Result {
+/// The current time as RFC 3339 with microseconds (`2026-11-24T06:00:00.123456Z`), for log
+/// lines. The date and time of day are formatted once per second per thread.
+fn now() -> Timestamp {
     thread_local! {
-        /// The second last formatted on this thread, and its text up to the seconds.
-        static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+        static SECOND: std::cell::Cell<(u64, [u8; 19])> = const { std::cell::Cell::new((u64::MAX, [0; 19])) };
     }
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = since_epoch.as_secs();
-    let to_the_second = || {
-        let text = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(secs)).to_string();
-        text[..19].to_owned()
-    };
-    let cached = SECOND
-        .try_with(|cell| {
-            let mut cell = cell.try_borrow_mut().ok()?;
-            if cell.0 != secs {
-                *cell = (secs, to_the_second());
-            }
-            Some(w.write_str(&cell.1))
-        })
-        .ok()
-        .flatten();
-    match cached {
-        Some(written) => written?,
-        // The thread is exiting (or already inside this function): format it afresh.
-        None => w.write_str(&to_the_second())?,
+    let mut out = [0u8; 27];
+    let (cached, mut prefix) = SECOND.get();
+    if cached != secs {
+        let whole = std::time::UNIX_EPOCH + Duration::from_secs(secs);
+        let text = humantime::format_rfc3339_seconds(whole).to_string();
+        prefix.copy_from_slice(&text.as_bytes()[..19]);
+        SECOND.set((secs, prefix));
     }
-    let mut digits = itoa::Buffer::new();
-    let micros = digits.format(since_epoch.subsec_micros());
-    w.write_char('.')?;
-    w.write_str(&"000000"[micros.len()..])?;
-    w.write_str(micros)?;
-    w.write_char('Z')
+    out[..19].copy_from_slice(&prefix);
+    out[19] = b'.';
+    let mut micros = since_epoch.subsec_micros();
+    for i in (20..26).rev() {
+        out[i] = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    out[26] = b'Z';
+    Timestamp(out)
+}
+
+/// A formatted [`now`].
+struct Timestamp([u8; 27]);
+
+impl Timestamp {
+    /// The timestamp as text (it is always ASCII).
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("1970-01-01T00:00:00.000000Z")
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where [`access_line`] writes: set by [`init`] once gatehouse's subscriber is the global one.
@@ -468,8 +473,7 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_micros_and_agree_with_humantime() {
         for _ in 0..3 {
-            let mut ours = String::new();
-            super::write_now(&mut ours).unwrap();
+            let ours = super::now().to_string();
             let theirs = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
             assert_eq!(ours.len(), 27, "{ours}");
             assert!(humantime::parse_rfc3339(&ours).is_ok(), "{ours}");

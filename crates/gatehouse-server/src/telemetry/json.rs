@@ -57,7 +57,7 @@ where
 /// The start of every line, up to the opening of `fields`.
 fn head(w: &mut impl fmt::Write, level: &Level) -> fmt::Result {
     w.write_str("{\"timestamp\":\"")?;
-    super::write_now(w)?;
+    w.write_str(super::now().as_str())?;
     w.write_str("\",\"level\":\"")?;
     w.write_str(level.as_str())?;
     w.write_str("\",\"fields\":{")

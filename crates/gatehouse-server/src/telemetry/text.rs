@@ -52,7 +52,7 @@ where
 
 /// The start of every line: timestamp, level and, inside a request, `request{…}: `.
 fn head(w: &mut impl fmt::Write, ansi: bool, level: Level) -> fmt::Result {
-    super::write_now(w)?;
+    w.write_str(super::now().as_str())?;
     w.write_char(' ')?;
     let name = match level {
         Level::ERROR => "ERROR",
