@@ -103,4 +103,4 @@ fi
 
 echo
 echo "Top $TOP functions by instructions (self), gatehouse /users/me:"
-callgrind_annotate --threshold=100 "$out" 2>/dev/null | awk '/^-+$/{n++} n>=3' | grep -v '^-' | head -n "$((TOP + 2))"
+callgrind_annotate --auto=no --threshold=100 "$out" 2>/dev/null | sed -n '/file:function/,$p' | sed '/^$/d' | head -n "$((TOP + 1))"
