@@ -5,8 +5,10 @@ use gatehouse_server::{cli::Cli, commands, settings::Settings, telemetry};
 
 /// mimalloc instead of the system allocator: a request allocates many small, short-lived
 /// objects, and glibc malloc was ~15% of the `/users/me` CPU profile (docs/PERFORMANCE.md).
+/// Through `gatehouse-alloc`, which calls mimalloc's plain API where its size classes already
+/// give the alignment, instead of its aligned API for every allocation.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: gatehouse_alloc::MiMalloc = gatehouse_alloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();
