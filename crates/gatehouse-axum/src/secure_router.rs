@@ -294,7 +294,7 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
     pub fn into_router(self) -> Router<S> {
         let auth = self.auth.clone();
         self.assemble(
-            |mr, access| match access {
+            |mr, decl| match decl.access {
                 Access::Public => mr,
                 Access::Authenticated { scopes } => mr.route_layer(RequireScopesLayer::from_vec(auth.clone(), scopes)),
                 presence => with_presence_guard(mr, presence),
@@ -303,16 +303,18 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
         )
     }
 
-    /// The router: each declared route wrapped by `guard` (given the route's access with the
-    /// router-level scopes included), each public router by `public`.
+    /// The router: each declared route wrapped by `guard` (given the route's declaration with
+    /// the router-level scopes included), each public router by `public`.
     fn assemble(
         self,
-        guard: impl Fn(MethodRouter<S>, Access) -> MethodRouter<S>,
+        guard: impl Fn(MethodRouter<S>, RouteSecurity) -> MethodRouter<S>,
         public: impl Fn(Router<S>) -> Router<S>,
     ) -> Router<S> {
         let mut router = Router::new();
         for (decl, mr) in self.routes {
-            router = router.route(&decl.path, guard(mr, decl.access.under(&self.required)));
+            let path = decl.path.clone();
+            let decl = RouteSecurity { access: decl.access.under(&self.required), ..decl };
+            router = router.route(&path, guard(mr, decl));
         }
         for r in self.public {
             router = router.merge(public(r));
@@ -346,18 +348,59 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
             Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
         <<L as Layer<RequireScopes<Route>>>::Service as Service<Request>>::Future: Send + 'static,
     {
+        self.into_router_with_each(|_| layer.clone())
+    }
+
+    /// [`into_router_with`](Self::into_router_with) with a layer made for each route from its
+    /// declaration (path with nesting prefixes, methods, access with router-level scopes),
+    /// or from `None` for the routers added with [`merge_public`](Self::merge_public), which
+    /// are not declared. A layer that needs to know its route (a metrics label, say) gets it
+    /// here at build time, instead of from axum's `MatchedPath`, which axum computes and
+    /// stores in every request's extensions.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use gatehouse_axum::{AuthState, SecureRouter};
+    /// use tower::util::MapRequestLayer;
+    /// # fn build(auth: AuthState) {
+    /// let app: Router = SecureRouter::new(auth)
+    ///     .public("/healthz", get(|| async { "ok" }))
+    ///     .route("/whoami", get(|| async { "…" }))
+    ///     .into_router_with_each(|decl| {
+    ///         let route = decl.map_or("(undeclared)", |d| d.path.as_str()).to_owned();
+    ///         MapRequestLayer::new(move |req| {
+    ///             tracing::debug!(route = %route, "routed");
+    ///             req
+    ///         })
+    ///     });
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// As [`into_router`](Self::into_router).
+    pub fn into_router_with_each<L>(self, make: impl Fn(Option<&RouteSecurity>) -> L) -> Router<S>
+    where
+        L: Layer<Route> + Layer<RequireScopes<Route>> + Clone + Send + Sync + 'static,
+        <L as Layer<Route>>::Service:
+            Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+        <<L as Layer<Route>>::Service as Service<Request>>::Future: Send + 'static,
+        <L as Layer<RequireScopes<Route>>>::Service:
+            Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+        <<L as Layer<RequireScopes<Route>>>::Service as Service<Request>>::Future: Send + 'static,
+    {
         let auth = self.auth.clone();
         self.assemble(
-            |mr, access| match access {
-                Access::Public => mr.route_layer(layer.clone()),
-                Access::Authenticated { scopes } => mr.route_layer(
-                    ServiceBuilder::new()
-                        .layer(layer.clone())
-                        .layer(RequireScopesLayer::from_vec(auth.clone(), scopes)),
-                ),
-                presence => with_presence_guard(mr, presence).route_layer(layer.clone()),
+            |mr, decl| {
+                let layer = make(Some(&decl));
+                match decl.access {
+                    Access::Public => mr.route_layer(layer),
+                    Access::Authenticated { scopes } => mr.route_layer(
+                        ServiceBuilder::new().layer(layer).layer(RequireScopesLayer::from_vec(auth.clone(), scopes)),
+                    ),
+                    presence => with_presence_guard(mr, presence).route_layer(layer),
+                }
             },
-            |r| if r.has_routes() { r.route_layer(layer.clone()) } else { r },
+            |r| if r.has_routes() { r.route_layer(make(None)) } else { r },
         )
     }
 }

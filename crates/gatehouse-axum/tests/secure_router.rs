@@ -294,3 +294,52 @@ async fn into_router_with_puts_the_layer_on_every_route_and_keeps_every_guard() 
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert!(!marked);
 }
+
+#[tokio::test]
+async fn into_router_with_each_gives_every_route_its_own_declaration() {
+    let keys = TestKeys::new();
+    let auth = keys.auth_state();
+    // Each route's layer stamps the response with the declaration it was made from.
+    let layered = secure(&auth)
+        .into_router_with_each(|decl| {
+            let stamp = match decl {
+                Some(d) => format!("{} {:?}", d.path, d.access.scopes_required()),
+                None => "undeclared".to_owned(),
+            };
+            let stamp = header::HeaderValue::from_str(&stamp).unwrap();
+            tower::util::MapResponseLayer::new(move |mut res: axum::response::Response| {
+                res.headers_mut().insert("x-route", stamp.clone());
+                res
+            })
+        })
+        .with_state(auth.clone());
+    let ann = bearer(&keys.mint("user:ann", &["me"]));
+    let cases: Vec<(Method, &str, Sent, StatusCode, &str)> = vec![
+        (Method::GET, "/healthz", None, StatusCode::OK, "/healthz []"),
+        (Method::GET, "/docs", None, StatusCode::OK, "undeclared"),
+        // Nesting prefix and the nested router's own scopes are in the declaration.
+        (
+            Method::GET,
+            "/admin/reports",
+            ann.clone(),
+            StatusCode::FORBIDDEN,
+            r#"/admin/reports ["admin", "reports:read"]"#,
+        ),
+        (Method::GET, "/admin/ping", None, StatusCode::OK, "/admin/ping []"),
+        (Method::GET, "/me", ann.clone(), StatusCode::FORBIDDEN, r#"/me ["me"]"#),
+        (Method::GET, "/whoami", None, StatusCode::UNAUTHORIZED, "/whoami []"),
+        (Method::POST, "/session", None, StatusCode::OK, "/session []"),
+    ];
+    for (method, path, credential, status, stamp) in cases {
+        let mut req = Request::builder().method(method.clone()).uri(path);
+        if let Some((name, value)) = credential {
+            req = req.header(name, value);
+        }
+        let res = layered.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), status, "{method} {path}");
+        assert_eq!(res.headers().get("x-route").map(|v| v.to_str().unwrap()), Some(stamp), "{method} {path}");
+    }
+    let missing = layered.oneshot(Request::get("/nowhere").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.headers().get("x-route").is_none());
+}

@@ -243,9 +243,12 @@ pub async fn openapi_json(State(st): State<AppState>) -> axum::response::Respons
     Json(document(&known)).into_response()
 }
 
+/// Where the Swagger UI is mounted (also its metrics label: its routes are not declared).
+pub const DOCS_PATH: &str = "/docs";
+
 /// Swagger UI at `/docs`, reading `/openapi.json`; assets are compiled in (no network).
 pub fn swagger_ui() -> SwaggerUi {
-    SwaggerUi::new("/docs")
+    SwaggerUi::new(DOCS_PATH)
         .config(utoipa_swagger_ui::Config::from("/openapi.json").persist_authorization(false))
         .oauth(utoipa_swagger_ui::oauth::Config::new().client_id("gatehouse").client_secret(""))
 }

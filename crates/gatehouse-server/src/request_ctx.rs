@@ -21,10 +21,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use axum::{
-    extract::MatchedPath,
-    http::{HeaderValue, Method, Uri},
-};
+use axum::http::{HeaderValue, Method, Uri};
 use gatehouse_core::{Principal, Subject};
 
 /// The current request, as the edge middleware saw it.
@@ -42,7 +39,7 @@ pub struct RequestCtx {
     /// (shared with the authenticator's answer: noting it copies nothing).
     pub principal: OnceCell<Arc<Principal>>,
     /// The route template the request matched (set by [`crate::metrics::MarkRouteLayer`]).
-    pub route: OnceCell<MatchedPath>,
+    pub route: OnceCell<Arc<str>>,
 }
 
 impl RequestCtx {

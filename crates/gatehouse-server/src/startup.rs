@@ -375,9 +375,12 @@ pub fn routes(auth: AuthState) -> SecureRouter<AppState> {
 /// Invalid CORS configuration.
 pub fn router(state: AppState) -> anyhow::Result<Server> {
     // The route marker goes on each route in the same layer as its scope guard (one boxed
-    // route level fewer than a separate `route_layer`; docs/PERFORMANCE.md).
+    // route level fewer than a separate `route_layer`; docs/PERFORMANCE.md), and carries the
+    // route's template. The one router merged undeclared is the Swagger UI.
     let mut routes = routes(state.auth.clone())
-        .into_router_with(crate::metrics::MarkRouteLayer)
+        .into_router_with_each(|decl| {
+            crate::metrics::MarkRouteLayer::new(decl.map_or(crate::openapi::DOCS_PATH, |d| d.path.as_str()))
+        })
         .fallback(middleware::not_found)
         .with_state(state.clone());
     // The edge enforces `max_body_bytes`; axum's body extractors add their own default cap

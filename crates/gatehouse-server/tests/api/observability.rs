@@ -68,6 +68,11 @@ async fn metrics_count_requests_logins_and_state() {
         app.get("/users/me", Some(&admin)).await;
     }
     app.get("/users/me", None).await;
+    // Labels are route templates, nesting prefixes included, never raw paths; the Swagger
+    // UI's routes (merged, not declared) count under its mount point; unknown paths not at all.
+    app.get("/admin/users/no-such-user", Some(&admin)).await;
+    app.get("/docs/", None).await;
+    app.get("/nowhere", None).await;
     app.login("admin", "wrong password", None).await;
     app.send_json(Method::POST, "/token/revoke", &admin, &json!({})).await;
     let r = app.get("/metrics", None).await;
@@ -81,6 +86,10 @@ async fn metrics_count_requests_logins_and_state() {
         ),
         "{text}"
     );
+    assert!(text.contains(r#"gatehouse_http_requests_total{route="/admin/users/{id}",method="GET",status="#), "{text}");
+    assert!(!text.contains("no-such-user"), "{text}");
+    assert!(text.contains(r#"gatehouse_http_requests_total{route="/docs",method="GET",status="#), "{text}");
+    assert!(!text.contains("nowhere"), "{text}");
     assert!(text.contains(r#"gatehouse_logins_total{outcome="ok"} 1"#), "{text}");
     assert!(text.contains(r#"gatehouse_logins_total{outcome="failed"} 1"#), "{text}");
     assert!(text.contains("gatehouse_http_request_duration_seconds_bucket"));
