@@ -48,8 +48,8 @@ def verdict(ok):
 
 print(f"## Run {R.get('date_utc', '?')} — {R.get('nproc', '?')} cores, {R.get('cpu', '?')}, "
       f"{int(f('mem_total_kb') / 1024) if not math.isnan(f('mem_total_kb')) else '?'} MiB; "
-      f"gatehouse binary built {R.get('gatehouse_bin_mtime', '?')} (HEAD {R.get('git_head', '?')}, "
-      f"{R.get('git_dirty_crates', '?')} uncommitted paths under crates/); "
+      f"gatehouse binary built {R.get('gatehouse_bin_mtime', '?')} (checkout HEAD {R.get('git_head', '?')}, "
+      f"{R.get('git_dirty_crates', '?')} uncommitted paths under crates/; binary `{R.get('gatehouse_bin', '?')}`); "
       f"loadavg {R.get('loadavg_at_start', '?')} → {R.get('loadavg_at_end', '?')}\n")
 if HELLO_NOTE:
     print(HELLO_NOTE)
@@ -90,11 +90,18 @@ for label, num, den in [("gatehouse ÷ FastAPI, /users/me req/s", "gh_{}.me_rps"
     cells = [fmt(ratio(f(num.format(a)), f(den.format(a))), 2) + "×" for a in ("rs", "hs")]
     print(f"| {label} | {cells[0]} | {cells[1]} |")
 
-hash_ms = f("argon2.gh_ms")
+# The single-hash time was taken at the start and, when gatehouse's phase ran, again right
+# after its logins: the faster median gives the higher (stricter) ceiling.
+hash_ms, hash_min, hash_note = f("argon2.gh_ms"), f("argon2.gh_min_ms"), ""
+if "argon2_after.gh_ms" in R:
+    after = f("argon2_after.gh_ms")
+    hash_note = f" (timed twice: {fmt(hash_ms, 2)} ms at the start, {fmt(after, 2)} ms right after gatehouse's logins; the faster counts)"
+    if after < hash_ms:
+        hash_ms, hash_min = after, f("argon2_after.gh_min_ms")
 cores = 1  # every server is pinned to one core (taskset -c 0)
 login_ceiling = cores * 1000 / hash_ms if hash_ms == hash_ms else math.nan
 print(f"\nSingle argon2id verification at gatehouse's defaults (m=19456 KiB, t=2, p=1), Rust `argon2` 0.5.3, "
-      f"on core 0: **{fmt(hash_ms, 2)} ms** median (min {fmt(f('argon2.gh_min_ms'), 2)} ms) → ceiling {fmt(login_ceiling, 1)} logins/s on the {cores} core the server gets.")
+      f"on core 0: **{fmt(hash_ms, 2)} ms** median (min {fmt(hash_min, 2)} ms){hash_note} → ceiling {fmt(login_ceiling, 1)} logins/s on the {cores} core the server gets.")
 if "gh.login_seq_p50" in R:
     print(f"Sequential gatehouse logins (RS256, {R.get('gh.login_seq_n')} requests, new connection each): "
           f"p50 **{fmt(f('gh.login_seq_p50'), 1)} ms**, p90 {fmt(f('gh.login_seq_p90'), 1)} ms, min {fmt(f('gh.login_seq_min'), 1)} ms.")

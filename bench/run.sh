@@ -141,6 +141,8 @@ describe() {
     echo "git_head $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)"
     echo "git_dirty_crates $(git -C "$ROOT" status --porcelain -- crates 2>/dev/null | wc -l)"
     echo "gatehouse_bin_mtime $(date -u -r "$GH_BIN" +%FT%TZ 2>/dev/null || echo none)"
+    # With SKIP_BUILD=1 the binary need not be the checkout's HEAD: name it by path and hash.
+    echo "gatehouse_bin $GH_BIN sha256:$(sha256sum "$GH_BIN" 2>/dev/null | cut -c1-12)"
     echo "wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
   } >>"$REC"
 }
@@ -332,9 +334,15 @@ describe
 log "results in $RESULTS"
 
 # single-hash time with gatehouse's default argon2 params, on the core the servers use
-a2=$(taskset -c 0 "$A2T_BIN" 19456 2 1 15); echo "$a2" | tee -a "$RESULTS/run.log" >&2
-rec "argon2.gh_ms $(echo "$a2" | sed -E 's/.*median ([0-9.]+) ms.*/\1/')"
-rec "argon2.gh_min_ms $(echo "$a2" | sed -E 's/.*min ([0-9.]+) ms.*/\1/')"
+# (argon2_time KEY: timed now and again right after gatehouse's login phase; report.py takes the
+# faster median, so a slow minute during one timing cannot lower the login ceiling)
+argon2_time() {
+  local a2
+  a2=$(taskset -c 0 "$A2T_BIN" 19456 2 1 15); echo "$a2" | tee -a "$RESULTS/run.log" >&2
+  rec "$1.gh_ms $(echo "$a2" | sed -E 's/.*median ([0-9.]+) ms.*/\1/')"
+  rec "$1.gh_min_ms $(echo "$a2" | sed -E 's/.*min ([0-9.]+) ms.*/\1/')"
+}
+argon2_time argon2
 
 if has_phase peers; then
   if [ "$SKIP_FASTAPI" != 1 ]; then
@@ -368,6 +376,7 @@ if has_phase gatehouse; then
     [ $alg = RS256 ] && login_latency gh http://127.0.0.1:8100 20
     peer "$key" http://127.0.0.1:8100
     gh_stop
+    [ $alg = RS256 ] && argon2_time argon2_after
     [ $alg = RS256 ] && [ "${GH_EXTRAS:-1}" = 1 ] && gh_extras
   done
   # The floor again, right after gatehouse: a starved minute during the first /hello would
