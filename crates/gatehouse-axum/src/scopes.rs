@@ -80,7 +80,8 @@ impl RequiredScopes {
         Self { admitted: Some(auth), ..self }
     }
 
-    /// Adds scopes, keeping order and skipping duplicates.
+    /// Adds scopes, keeping order and skipping duplicates. A caller a guard admitted against
+    /// the shorter list is forgotten: nobody has checked the new scopes against it.
     pub fn extend(&mut self, scopes: &[&'static str]) {
         if scopes.iter().all(|s| self.scopes.contains(s)) {
             return;
@@ -92,6 +93,7 @@ impl RequiredScopes {
             }
         }
         self.scopes = all.into();
+        self.admitted = None;
     }
 
     /// Checks `principal` holds every required scope.
@@ -156,6 +158,16 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // The usual case (a `SecureRouter::scoped::<R>` route): a guard admitted the caller
+        // against a list that already holds R's scopes, so there is nothing left to check.
+        // (The admission is recorded only after that check passes, and `extend` drops it.)
+        if let Some(outer) = parts.extensions.get::<RequiredScopes>() {
+            if let Some(admitted) = outer.admitted() {
+                if R::SCOPES.iter().all(|s| outer.scopes().contains(s)) {
+                    return Ok(Self { auth: admitted.clone(), _r: PhantomData });
+                }
+            }
+        }
         let auth = Authenticated::from_request_parts(parts, state).await?;
         match parts.extensions.get::<RequiredScopes>() {
             // The usual case (a `SecureRouter::scoped::<R>` route): the router already requires

@@ -343,3 +343,41 @@ async fn into_router_with_each_gives_every_route_its_own_declaration() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert!(missing.headers().get("x-route").is_none());
 }
+
+#[tokio::test]
+async fn scopes_added_after_the_guard_admitted_are_checked_again() {
+    use axum::{extract::Request as AxRequest, middleware::Next, response::Response};
+    // A layer between the guard and the handler that raises the bar: the guard's admission
+    // no longer covers the list, so the handler's `Scoped<R>` must check the caller again.
+    async fn also_extra(mut req: AxRequest, next: Next) -> Response {
+        if let Some(required) = req.extensions_mut().get_mut::<gatehouse_axum::RequiredScopes>() {
+            required.extend(&["extra"]);
+        }
+        next.run(req).await
+    }
+    let keys = TestKeys::new();
+    let auth = keys.auth_state();
+    let app: Router = SecureRouter::new(auth.clone())
+        .scoped::<Me>(
+            "/me",
+            get(|u: Scoped<Me>| async move { u.subject.to_string() })
+                .route_layer(axum::middleware::from_fn(also_extra)),
+        )
+        .scoped::<Me>("/plain-me", get(|u: Scoped<Me>| async move { u.subject.to_string() }))
+        .into_router()
+        .with_state(auth);
+    let get_as = |path: &'static str, scopes: &[&str]| {
+        Request::get(path)
+            .header("authorization", format!("Bearer {}", keys.mint("user:eve", scopes)))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let res = app.clone().oneshot(get_as("/me", &["me"])).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "the guard's admission must not cover the added scope");
+    let challenge = res.headers().get(header::WWW_AUTHENTICATE).unwrap().to_str().unwrap().to_owned();
+    assert!(challenge.contains("me extra"), "{challenge}");
+    assert_eq!(app.clone().oneshot(get_as("/me", &["me", "extra"])).await.unwrap().status(), StatusCode::OK);
+    // Without the extra layer, the guard's admission stands.
+    assert_eq!(app.clone().oneshot(get_as("/plain-me", &["me"])).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(app.oneshot(get_as("/plain-me", &["other"])).await.unwrap().status(), StatusCode::FORBIDDEN);
+}
