@@ -170,8 +170,8 @@ where
         }
         let auth = Authenticated::from_request_parts(parts, state).await?;
         match parts.extensions.get::<RequiredScopes>() {
-            // The usual case (a `SecureRouter::scoped::<R>` route): the router already requires
-            // R's scopes, so check the router's list as it is.
+            // A recorded list that holds R's scopes but no admitted caller (raised after the
+            // guard admitted, say): check the caller against the list as it is.
             Some(outer) if R::SCOPES.iter().all(|s| outer.scopes().contains(s)) => outer.check(&auth)?,
             outer => {
                 let mut required = outer.cloned().unwrap_or_default();
