@@ -158,21 +158,20 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let covers_r = |outer: &RequiredScopes| R::SCOPES.iter().all(|s| outer.scopes().contains(s));
         // The usual case (a `SecureRouter::scoped::<R>` route): a guard admitted the caller
         // against a list that already holds R's scopes, so there is nothing left to check.
         // (The admission is recorded only after that check passes, and `extend` drops it.)
-        if let Some(outer) = parts.extensions.get::<RequiredScopes>() {
-            if let Some(admitted) = outer.admitted() {
-                if R::SCOPES.iter().all(|s| outer.scopes().contains(s)) {
-                    return Ok(Self { auth: admitted.clone(), _r: PhantomData });
-                }
-            }
+        let admitted =
+            parts.extensions.get::<RequiredScopes>().filter(|o| covers_r(o)).and_then(RequiredScopes::admitted);
+        if let Some(admitted) = admitted {
+            return Ok(Self { auth: admitted.clone(), _r: PhantomData });
         }
         let auth = Authenticated::from_request_parts(parts, state).await?;
         match parts.extensions.get::<RequiredScopes>() {
             // A recorded list that holds R's scopes but no admitted caller (raised after the
             // guard admitted, say): check the caller against the list as it is.
-            Some(outer) if R::SCOPES.iter().all(|s| outer.scopes().contains(s)) => outer.check(&auth)?,
+            Some(outer) if covers_r(outer) => outer.check(&auth)?,
             outer => {
                 let mut required = outer.cloned().unwrap_or_default();
                 required.extend(R::SCOPES);
