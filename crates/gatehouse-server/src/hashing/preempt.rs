@@ -16,12 +16,16 @@
 //!
 //! The wake-ups themselves cost the hash a little (timer interrupts and context switches,
 //! dearer in a VM): at 1 ms, ≈ 5% fewer logins when logins are all the core does. They
-//! are only needed while request threads have work, so the async runtime tells this module
-//! when its threads park and unpark ([`runtime_thread_parked`], [`runtime_thread_unparked`]).
-//! Once a wake-up finds one of them awake, the preempter keeps its interval for [`HOLD`];
-//! otherwise it wakes [`IDLE_FACTOR`] times less often. (A request thread that used little
-//! CPU lately takes the core at once when a request wakes it; one that used its share, as
-//! under a flood of token checks, waits for a scheduling event, and is often awake.)
+//! are only needed while request threads have work that waits for the core, so the async
+//! runtime tells this module when its threads park and unpark ([`runtime_thread_parked`],
+//! [`runtime_thread_unparked`]), and each wake-up notes whether one of them was awake. The
+//! preempter keeps its interval while at least half of its recent wake-ups (a moving average,
+//! [`BUSY_WEIGHT`]) found one awake; otherwise it wakes [`IDLE_FACTOR`] times less often.
+//! (A request thread that used little CPU lately takes the core at once when a request wakes
+//! it; one that used its share, as under a flood of token checks, waits for a scheduling
+//! event, and is awake most of the time. During logins alone the request thread is awake for
+//! a few percent of the time, around each login; waking every interval for that cost ≈ 5%
+//! of logins/s on a VM, for no token check that waited — the session 10 measurements.)
 //!
 //! `docs/PERFORMANCE.md` (session 7) has the measurements: `/users/me` p99 during a login
 //! flood fell from ≈ 4.9 ms to 2.1–2.6 ms, for ≈ 3% fewer logins/s when logins are all the
@@ -39,9 +43,29 @@ use std::{
 /// How many times longer the preempter sleeps while no runtime thread is busy.
 pub(super) const IDLE_FACTOR: u32 = 10;
 
-/// How long the preempter keeps waking at its interval after it last found a runtime
-/// thread awake.
-pub(super) const HOLD: Duration = Duration::from_millis(50);
+/// How much one wake-up's finding moves the preempter's estimate of how often a runtime
+/// thread is awake: 1/8, so about the last 8–16 wake-ups count.
+pub(super) const BUSY_WEIGHT: u32 = 8;
+
+/// The estimate's scale: `BUSY_FULL` means every recent wake-up found a runtime thread awake.
+const BUSY_FULL: u32 = 1 << 10;
+
+/// How often recent wake-ups found a runtime thread awake, as an exponential moving average
+/// in `0..=BUSY_FULL`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Busy(u32);
+
+impl Busy {
+    /// Adds one wake-up's finding.
+    fn note(&mut self, awake: bool) {
+        self.0 = self.0 - self.0 / BUSY_WEIGHT + if awake { BUSY_FULL / BUSY_WEIGHT } else { 0 };
+    }
+
+    /// At least half of the recent wake-ups found a runtime thread awake.
+    fn mostly(self) -> bool {
+        self.0 >= BUSY_FULL / 2
+    }
+}
 
 /// Async runtime threads that are awake (not parked waiting for work).
 static SERVING: AtomicUsize = AtomicUsize::new(0);
@@ -139,7 +163,7 @@ impl Drop for Preempter {
 /// thread's CPU.
 fn run(shared: &Shared, every: Duration) {
     let mut pinned = None;
-    let mut fast_until = None;
+    let mut busy = Busy::default();
     while !shared.stop.load(Ordering::Acquire) {
         if !shared.hashing.load(Ordering::Acquire) {
             thread::park();
@@ -150,11 +174,8 @@ fn run(shared: &Shared, every: Duration) {
             pin_to(cpu);
             pinned = Some(cpu);
         }
-        let now = std::time::Instant::now();
-        if serving() {
-            fast_until = Some(now + HOLD);
-        }
-        thread::sleep(if fast_until.is_some_and(|t| now < t) { every } else { every * IDLE_FACTOR });
+        busy.note(serving());
+        thread::sleep(if busy.mostly() { every } else { every * IDLE_FACTOR });
         shared.wakeups.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -272,12 +293,36 @@ mod tests {
         });
         let _busy = busy_runtime_thread();
         let busy = p.around(|| {
+            // Six or so slow wake-ups (≈ 120 ms) find the runtime thread awake before the
+            // estimate crosses one half; then the interval is 2 ms.
+            thread::sleep(Duration::from_millis(200));
             let start = p.wakeups();
             thread::sleep(Duration::from_millis(100));
             p.wakeups() - start
         });
         assert!(busy >= 20, "{busy} wake-ups in 100 ms at 2 ms intervals with a busy runtime thread");
         assert!(idle <= 10, "{idle} wake-ups in 100 ms at 2 ms × {IDLE_FACTOR} with the runtime idle");
+    }
+
+    #[test]
+    fn the_interval_follows_how_often_a_runtime_thread_was_awake() {
+        let after = |pattern: &[bool], rounds: usize| {
+            let mut busy = Busy::default();
+            pattern.iter().cycle().take(pattern.len() * rounds).for_each(|&awake| busy.note(awake));
+            busy
+        };
+        assert!(!Busy::default().mostly(), "nothing seen yet: slow");
+        // Logins alone: the request thread is awake around one wake-up in twenty.
+        let logins = [[true].as_slice(), &[false; 19]].concat();
+        assert!(!after(&logins, 50).mostly(), "awake 1 in 20: stays slow");
+        assert!(after(&[true, true, false], 50).mostly(), "awake 2 in 3: fast");
+        assert!(after(&[true], 6).mostly(), "a flood of token checks: fast after six wake-ups");
+        assert!(!after(&[true], 4).mostly(), "four are not yet enough");
+        // A flood that ends: back to slow within a handful of wake-ups.
+        let mut busy = after(&[true], 100);
+        (0..6).for_each(|_| busy.note(false));
+        assert!(!busy.mostly(), "six wake-ups with the runtime idle: slow again");
+        assert!(busy.0 <= BUSY_FULL, "the estimate stays in scale: {}", busy.0);
     }
 
     #[test]
