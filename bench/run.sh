@@ -115,9 +115,12 @@ setup() {
       && openssl rsa -in rsa_private.pem -pubout -out rsa_public.pem 2>/dev/null \
       && CARGO_TARGET_DIR="$AXUM_DIR/target" cargo build --release -q)
   fi
-  if [ ! -x "$A2T_BIN" ] || ! cmp -s "$HERE/argon2-time/src/main.rs" "$A2T_DIR/src/main.rs"; then
+  if [ ! -x "$A2T_BIN" ] || ! cmp -s "$HERE/argon2-time/src/main.rs" "$A2T_DIR/src/main.rs" \
+     || ! cmp -s "$HERE/argon2-time/Cargo.toml" "$A2T_DIR/Cargo.toml.orig"; then
     log "building the argon2 timer in $A2T_DIR"
-    rm -rf "$A2T_DIR" && cp -r "$HERE/argon2-time" "$A2T_DIR"
+    rm -rf "$A2T_DIR" && cp -r "$HERE/argon2-time" "$A2T_DIR" && cp "$HERE/argon2-time/Cargo.toml" "$A2T_DIR/Cargo.toml.orig"
+    cp "$ROOT/Cargo.lock" "$A2T_DIR/Cargo.lock"  # the workspace's versions (cargo drops the rest)
+    sed -i "s#\"../../crates/gatehouse-alloc\"#\"$ROOT/crates/gatehouse-alloc\"#" "$A2T_DIR/Cargo.toml"
     (cd "$A2T_DIR" && CARGO_TARGET_DIR="$A2T_DIR/target" cargo build --release -q)
   fi
   if has_phase gatehouse || has_phase rss; then
