@@ -34,9 +34,9 @@
 //! the 50 ms hold this module had until then kept the interval for good there (one awake
 //! wake-up in fifty restarted it), for ≈ 4% of logins/s and no token check that waited.
 //!
-//! `docs/PERFORMANCE.md` (session 7) has the measurements: `/users/me` p99 during a login
-//! flood fell from ≈ 4.9 ms to 2.1–2.6 ms, for ≈ 3% fewer logins/s when logins are all the
-//! core does.
+//! `docs/PERFORMANCE.md` has the measurements: session 7's (`/users/me` p99 during a login
+//! flood fell from ≈ 4.9 ms to 2.1–2.6 ms) and session 10's (the estimate; logins alone no
+//! longer pay for the wake-ups).
 
 use std::{
     sync::{

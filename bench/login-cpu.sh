@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# CPU time per login, by thread, for a gatehouse already running with a user to log in as:
+#   BENCH_USER=alice BENCH_PASSWORD=… bench/login-cpu.sh PID URL
+# Reads every thread's run time (ns, /proc/PID/task/*/schedstat) before and after an 8 s
+# (DURATION) wrk run of password-grant logins at c8 on core 1 (shared/bench/token.lua), and
+# prints logins/s and each thread name's milliseconds of CPU per login (the hashing thread,
+# the runtime thread, the SQLite worker, the preempter...). docs/PERFORMANCE.md, session 10.
+# 127.0.0.1 only; start the server pinned (taskset -c 0) for figures comparable with run.sh's.
+set -euo pipefail
+PID=$1; URL=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+LUA=$(cd "$HERE/../../shared/bench" 2>/dev/null && pwd)/token.lua
+[ -f "$LUA" ] || { echo "login-cpu.sh: $LUA not found" >&2; exit 1; }
+: "${BENCH_USER:?set BENCH_USER}" "${BENCH_PASSWORD:?set BENCH_PASSWORD}"
+export BENCH_USER BENCH_PASSWORD
+snap() {
+  for t in /proc/"$PID"/task/*; do
+    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")"
+  done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
+}
+before=$(snap)
+out=$(taskset -c 1 wrk -t1 -c8 -d"${DURATION:-8s}" -s "$LUA" "$URL/token")
+after=$(snap)
+n=$(echo "$out" | awk '/requests in/{print $1}')
+rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+bad=$(echo "$out" | awk '/Non-2xx/{print $5}')
+[ "${n:-0}" -gt 0 ] || { echo "login-cpu.sh: no logins completed" >&2; exit 1; }
+[ -z "$bad" ] || echo "login-cpu.sh: $bad responses were not 2xx (wrong BENCH_PASSWORD, or throttled?)" >&2
+echo "logins/s $rps ($n logins)"
+join <(echo "$before") <(echo "$after") | awk -v n="$n" '
+  { d = ($3 - $2) / 1e6 / n; total += d; if (d >= 0.005) printf "  %-18s %7.3f ms/login\n", $1, d }
+  END { printf "  %-18s %7.3f ms/login\n", "all threads", total }'
