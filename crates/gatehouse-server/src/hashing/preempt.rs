@@ -50,10 +50,13 @@ use std::{
 /// How many times longer the preempter sleeps while no runtime thread is busy.
 pub(super) const IDLE_FACTOR: u32 = 10;
 
-/// How much a wake-up that finds no runtime thread awake lowers the preempter's estimate of
-/// how often one is: by 1/16, so from full it takes ≈ 22 such wake-ups to fall below the
-/// threshold. (One that finds one awake raises it by a quarter of the way to full.)
-pub(super) const BUSY_WEIGHT: u32 = 16;
+/// A wake-up that finds a runtime thread awake raises the preempter's estimate of how often
+/// one is by 1/`BUSY_RISE` of the way to full: two such wake-ups cross the threshold.
+const BUSY_RISE: u32 = 4;
+
+/// A wake-up that finds none awake lowers the estimate by 1/`BUSY_FALL` of its value: from
+/// full it takes ≈ 22 such wake-ups to fall below the threshold.
+const BUSY_FALL: u32 = 16;
 
 /// The estimate's scale: `BUSY_FULL` means every recent wake-up found a runtime thread awake.
 const BUSY_FULL: u32 = 1 << 10;
@@ -66,9 +69,8 @@ struct Busy(u32);
 impl Busy {
     /// Adds one wake-up's finding.
     fn note(&mut self, awake: bool) {
-        // Up by a quarter of the way to full, down by 1/16 of the value: quick to notice token
-        // checks (two wake-ups that find them cross the threshold), slow to forget them.
-        self.0 = if awake { self.0 + (BUSY_FULL - self.0) / 4 } else { self.0 - self.0 / BUSY_WEIGHT };
+        // Quick to notice token checks, slow to forget them.
+        self.0 = if awake { self.0 + (BUSY_FULL - self.0) / BUSY_RISE } else { self.0 - self.0 / BUSY_FALL };
     }
 
     /// How long to sleep after a wake-up that found a runtime thread `awake` (or not): the
