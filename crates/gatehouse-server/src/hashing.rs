@@ -100,6 +100,9 @@ impl HashPool {
             thread::Builder::new()
                 .name(format!("gatehouse-hash-{i}"))
                 .spawn(move || {
+                    // The request slice would let every runtime wake-up find this thread past
+                    // its (short) turn; a hash keeps the kernel's default one.
+                    crate::sched::default_slice();
                     lower_priority(nice);
                     worker(&rx, &hasher, preempter.as_ref());
                 })

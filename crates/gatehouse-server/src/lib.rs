@@ -25,6 +25,7 @@ pub mod request_ctx;
 pub mod revocation;
 pub mod roles;
 pub mod routes;
+pub mod sched;
 pub mod secrets;
 pub mod settings;
 pub mod startup;

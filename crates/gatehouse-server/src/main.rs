@@ -26,7 +26,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let _log = telemetry::init(settings.log_format);
-    let runtime = match runtime() {
+    let runtime = match runtime(settings.request_slice) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("gatehouse: cannot start the async runtime: {e}");
@@ -50,8 +50,11 @@ fn main() -> std::process::ExitCode {
 /// hashing pool's own threads either way. Built after the settings are read so that nothing
 /// runs alongside `set_var` above. Workers hand their buffered log lines over when they park
 /// ([`telemetry::on_thread_park`]), and tell the hashing preempters whether any of them is
-/// awake ([`gatehouse_server::hashing::runtime_thread_unparked`]).
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+/// awake ([`gatehouse_server::hashing::runtime_thread_unparked`]). This thread, which runs
+/// the current-thread scheduler (or the multi-thread one's `block_on`), and every thread the
+/// runtime starts ask for the request slice ([`gatehouse_server::sched`]).
+fn runtime(slice: Option<std::time::Duration>) -> std::io::Result<tokio::runtime::Runtime> {
+    gatehouse_server::sched::apply_request_slice(slice);
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mut builder = if cores == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -62,6 +65,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     // the hashing preempters wake often only while some worker is awake (hashing module).
     builder
         .enable_all()
+        .on_thread_start(move || gatehouse_server::sched::apply_request_slice(slice))
         .on_thread_park(|| {
             telemetry::on_thread_park();
             gatehouse_server::hashing::runtime_thread_parked();

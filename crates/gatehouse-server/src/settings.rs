@@ -44,6 +44,7 @@ pub const KEYS: &[&str] = &[
     "hash_queue",
     "hash_nice",
     "hash_preempt_us",
+    "request_slice_us",
     "cors_origins",
     "cors_credentials",
     "cookie_secure",
@@ -113,6 +114,12 @@ pub struct Settings {
     /// ticks (10× less often while they are idle). Defaults to 1 ms;
     /// `GATEHOUSE_HASH_PREEMPT_US=0` (`None`) turns it off. 100 µs to 100 ms.
     pub hash_preempt: Option<std::time::Duration>,
+    /// The scheduling slice the threads that serve requests ask the kernel for (Linux 6.12 or
+    /// later, EEVDF): a thread with a shorter slice than the one running takes the core as soon
+    /// as a request wakes it, instead of waiting out the running thread's slice (a hash, during
+    /// a login flood). Defaults to 100 µs; `GATEHOUSE_REQUEST_SLICE_US=0` (`None`) leaves the
+    /// kernel's default. 100 µs to 100 ms.
+    pub request_slice: Option<std::time::Duration>,
     /// Allowed CORS origins (`*` for any).
     pub cors_origins: Vec<String>,
     /// CORS with credentials. Defaults to `false`; refused with origin `*`.
@@ -199,6 +206,7 @@ impl Settings {
         line("hash_queue", self.hash_queue.to_string());
         line("hash_nice", self.hash_nice.to_string());
         line("hash_preempt_us", self.hash_preempt.map_or(0, |d| d.as_micros()).to_string());
+        line("request_slice_us", self.request_slice.map_or(0, |d| d.as_micros()).to_string());
         line("cors_origins", format!("{:?}", self.cors_origins));
         line("cors_credentials", self.cors_credentials.to_string());
         line("cookie_secure", self.cookie_secure.to_string());
@@ -382,6 +390,16 @@ impl Settings {
             us @ 100..=100_000 => Some(std::time::Duration::from_micros(us)),
             _ => return Err(err("hash_preempt_us", "must be 0 (off) or between 100 and 100000 microseconds")),
         };
+        let request_slice = match num::<u64>(get("request_slice_us"), "request_slice_us", 100)? {
+            0 => None,
+            us @ 100..=100_000 => Some(std::time::Duration::from_micros(us)),
+            _ => {
+                return Err(err(
+                    "request_slice_us",
+                    "must be 0 (kernel default) or between 100 and 100000 microseconds",
+                ))
+            }
+        };
         let cors_origins = list("cors_origins");
         let cors_credentials = boolean("cors_credentials", false)?;
         if cors_credentials && cors_origins.iter().any(|o| o == "*") {
@@ -452,6 +470,7 @@ impl Settings {
             hash_queue,
             hash_nice,
             hash_preempt,
+            request_slice,
             cors_origins,
             cors_credentials,
             cookie_secure: boolean("cookie_secure", true)?,
@@ -489,6 +508,7 @@ mod tests {
         assert_eq!(s.argon2, Argon2Params::default());
         assert_eq!(s.hash_nice, 0);
         assert_eq!(s.hash_preempt, Some(std::time::Duration::from_millis(1)));
+        assert_eq!(s.request_slice, Some(std::time::Duration::from_micros(100)));
         assert!(s.cookie_secure);
     }
 
@@ -530,17 +550,23 @@ mod tests {
             assert_eq!(e.setting, "GATEHOUSE_HASH_NICE", "{bad}");
         }
         assert_eq!(Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_NICE", "19")])).unwrap().hash_nice, 19);
-        for bad in ["99", "100001", "-1", "1ms"] {
-            let e = Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_PREEMPT_US", bad)])).unwrap_err();
-            assert_eq!(e.setting, "GATEHOUSE_HASH_PREEMPT_US", "{bad:?}");
-        }
-        let preempt = |v| Settings::from_sources(None, &env(&[("GATEHOUSE_HASH_PREEMPT_US", v)])).unwrap().hash_preempt;
-        assert_eq!(preempt("0"), None);
-        assert_eq!(preempt("250"), Some(std::time::Duration::from_micros(250)));
-        assert_eq!(
-            Settings::from_sources(Some("hash_preempt_us = 2000"), &env(&[])).unwrap().hash_preempt,
-            Some(std::time::Duration::from_millis(2))
-        );
+        // Two scheduling durations in microseconds, both 0 (off) or 100 µs to 100 ms.
+        let micros = |var: &str, key: &str, field: fn(&Settings) -> Option<std::time::Duration>| {
+            for bad in ["99", "100001", "-1", "1ms"] {
+                let e = Settings::from_sources(None, &env(&[(var, bad)])).unwrap_err();
+                assert_eq!(e.setting, var, "{bad:?}");
+            }
+            let at = |v| field(&Settings::from_sources(None, &env(&[(var, v)])).unwrap());
+            assert_eq!(at("0"), None);
+            assert_eq!(at("250"), Some(std::time::Duration::from_micros(250)));
+            let file = format!("{key} = 2000");
+            assert_eq!(
+                field(&Settings::from_sources(Some(&file), &env(&[])).unwrap()),
+                Some(std::time::Duration::from_millis(2))
+            );
+        };
+        micros("GATEHOUSE_HASH_PREEMPT_US", "hash_preempt_us", |s| s.hash_preempt);
+        micros("GATEHOUSE_REQUEST_SLICE_US", "request_slice_us", |s| s.request_slice);
         // memory × iterations above the work ceiling (the cap stored hashes are held to)
         let e = Settings::from_sources(
             None,

@@ -45,6 +45,7 @@ fn invalid_configuration_names_the_setting_and_exits_nonzero() {
         ("GATEHOUSE_BIND", "not-an-address"),
         ("GATEHOUSE_CORS_CREDENTIALS", "true"),
         ("GATEHOUSE_HASH_PREEMPT_US", "50"),
+        ("GATEHOUSE_REQUEST_SLICE_US", "99"),
     ] {
         let extra: &[(&str, &str)] =
             if k == "GATEHOUSE_CORS_CREDENTIALS" { &[(k, v), ("GATEHOUSE_CORS_ORIGINS", "*")] } else { &[(k, v)] };
