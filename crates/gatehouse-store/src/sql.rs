@@ -44,7 +44,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 impl SqlStore {
     /// Connects to `url` (`sqlite://…` or `postgres://…`) with at most `max_connections`.
-    /// SQLite connections get WAL, foreign keys, `synchronous=NORMAL` and a busy timeout.
+    /// SQLite connections get WAL, foreign keys, `synchronous=NORMAL` and a busy timeout, and
+    /// are not pinged before each use (PostgreSQL connections are).
     ///
     /// # Errors
     /// [`StoreError::Database`] when the database cannot be reached or the URL is not supported.
@@ -62,6 +63,12 @@ impl SqlStore {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(5))
+            // sqlx pings an idle connection before handing it out, to find one whose server
+            // hung up. A SQLite connection is a file in this process: nothing can hang up, and
+            // the ping is a round trip to the connection's worker thread before every query
+            // (two context switches; a login makes three such acquisitions). PostgreSQL keeps
+            // the check.
+            .test_before_acquire(dialect == Dialect::Postgres)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     match dialect {
