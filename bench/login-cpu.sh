@@ -4,7 +4,8 @@
 # Reads every thread's run time (ns, /proc/PID/task/*/schedstat) before and after an 8 s
 # (DURATION) wrk run of password-grant logins at c8 on core 1 (shared/bench/token.lua), and
 # prints logins/s and each thread name's milliseconds of CPU per login (the hashing thread,
-# the runtime thread, the SQLite worker, the preempter...). docs/PERFORMANCE.md, session 10.
+# the runtime thread, the SQLite worker, the preempter...) with its context switches per login
+# (from /proc/PID/task/*/sched, where the kernel shows it). docs/PERFORMANCE.md, sessions 10, 11.
 # 127.0.0.1 only; start the server pinned (taskset -c 0) for figures comparable with run.sh's.
 set -euo pipefail
 PID=$1; URL=$2
@@ -13,10 +14,11 @@ LUA=$(cd "$HERE/../../shared/bench" 2>/dev/null && pwd)/token.lua
 [ -f "$LUA" ] || { echo "login-cpu.sh: $LUA not found" >&2; exit 1; }
 : "${BENCH_USER:?set BENCH_USER}" "${BENCH_PASSWORD:?set BENCH_PASSWORD}"
 export BENCH_USER BENCH_PASSWORD
-snap() {
+snap() {  # name, run time ns, context switches (0 where /proc/…/sched is missing)
   for t in /proc/"$PID"/task/*; do
-    printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")"
-  done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
+    printf '%s %s %s\n' "$(tr ' ' _ <"$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")" \
+      "$(awk '/^nr_switches/ {print $3}' "$t/sched" 2>/dev/null || echo 0)"
+  done | awk '{a[$1] += $2; s[$1] += ($3 == "" ? 0 : $3)} END {for (k in a) print k, a[k], s[k]}' | sort
 }
 before=$(snap)
 out=$(taskset -c 1 wrk -t1 -c8 -d"${DURATION:-8s}" -s "$LUA" "$URL/token")
@@ -28,5 +30,6 @@ bad=$(echo "$out" | awk '/Non-2xx/{print $5}')
 [ -z "$bad" ] || echo "login-cpu.sh: $bad responses were not 2xx (wrong BENCH_PASSWORD, or throttled?)" >&2
 echo "logins/s $rps ($n logins)"
 join <(echo "$before") <(echo "$after") | awk -v n="$n" '
-  { d = ($3 - $2) / 1e6 / n; total += d; if (d >= 0.005) printf "  %-18s %7.3f ms/login\n", $1, d }
-  END { printf "  %-18s %7.3f ms/login\n", "all threads", total }'
+  { d = ($4 - $2) / 1e6 / n; sw = ($5 - $3) / n; total += d; tsw += sw
+    if (d >= 0.005) printf "  %-18s %7.3f ms/login %6.1f switches/login\n", $1, d, sw }
+  END { printf "  %-18s %7.3f ms/login %6.1f switches/login\n", "all threads", total, tsw }'
