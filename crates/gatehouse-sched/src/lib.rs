@@ -110,17 +110,25 @@ mod sys {
 
     use super::SliceError;
 
+    /// `sizeof(struct sched_attr)` as libc declares it: the kernel's `SCHED_ATTR_SIZE_VER0`,
+    /// 48 bytes (checked when compiling), the size both calls are told.
+    const SIZE: u32 = {
+        let n = std::mem::size_of::<libc::sched_attr>();
+        assert!(n == 48, "libc::sched_attr is not SCHED_ATTR_SIZE_VER0");
+        n as u32
+    };
+
     /// The fair-class policies: `SCHED_OTHER`, `SCHED_BATCH`, `SCHED_IDLE`.
     const FAIR_POLICIES: [u32; 3] = [libc::SCHED_OTHER as u32, libc::SCHED_BATCH as u32, libc::SCHED_IDLE as u32];
 
     /// Reads the calling thread's scheduling attributes and, with `Some(ns)`, writes them back
-    /// with `sched_runtime = ns` (the EEVDF slice; 0 for the base slice). Returns the `sched_runtime` the kernel
-    /// reports afterwards: the slice in nanoseconds on Linux 6.12 and later, 0 before.
+    /// with `sched_runtime = ns` (the EEVDF slice; 0 for the base slice). Returns the
+    /// `sched_runtime` the kernel reports afterwards: the slice in nanoseconds on Linux 6.12
+    /// and later, 0 before.
     #[allow(unsafe_code)]
     pub(super) fn attr(slice_ns: Option<u64>) -> Result<u64, SliceError> {
-        let size = u32::try_from(std::mem::size_of::<libc::sched_attr>()).unwrap_or(u32::MAX);
         let mut attr = libc::sched_attr {
-            size,
+            size: SIZE,
             sched_policy: 0,
             sched_flags: 0,
             sched_nice: 0,
@@ -130,10 +138,10 @@ mod sys {
             sched_period: 0,
         };
         let get = |attr: &mut libc::sched_attr| -> Result<(), SliceError> {
-            // SAFETY: `attr` is a valid, writable `sched_attr` of `size` bytes (the kernel's
+            // SAFETY: `attr` is a valid, writable `sched_attr` of `SIZE` bytes (the kernel's
             // SCHED_ATTR_SIZE_VER0 layout, which libc declares); the kernel writes at most
-            // `size` bytes into it. pid 0 is the calling thread; flags must be 0.
-            let rc = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, attr as *mut libc::sched_attr, size, 0) };
+            // `SIZE` bytes into it. pid 0 is the calling thread; flags must be 0.
+            let rc = unsafe { libc::syscall(libc::SYS_sched_getattr, 0, attr as *mut libc::sched_attr, SIZE, 0) };
             if rc == 0 {
                 Ok(())
             } else {
@@ -150,6 +158,7 @@ mod sys {
         // Only the slice changes: the policy, niceness and flags (reset-on-fork) are the ones
         // just read; utilisation clamps are left alone (no SCHED_FLAG_UTIL_CLAMP).
         attr.sched_runtime = ns;
+        attr.size = SIZE;
         attr.sched_flags &= libc::SCHED_FLAG_RESET_ON_FORK as u64;
         // SAFETY: `attr` is a valid, initialised `sched_attr` whose `size` field matches its
         // length; the kernel only reads it. pid 0 is the calling thread; flags must be 0.

@@ -102,7 +102,7 @@ impl HashPool {
                 .spawn(move || {
                     // The request slice would let every runtime wake-up find this thread past
                     // its (short) turn; a hash keeps the kernel's default one.
-                    crate::sched::default_slice();
+                    crate::sched::use_default_slice();
                     lower_priority(nice);
                     worker(&rx, &hasher, preempter.as_ref());
                 })

@@ -39,6 +39,6 @@ pub fn apply_request_slice(slice: Option<Duration>) {
 /// Puts the calling thread's slice back to the kernel's default, for threads that do long
 /// runs of CPU work (hashing) but are started from a runtime thread, whose slice they inherit.
 /// Does nothing where the kernel has no per-thread slices.
-pub fn default_slice() {
+pub fn use_default_slice() {
     let _ = gatehouse_sched::reset_current_thread_slice();
 }
