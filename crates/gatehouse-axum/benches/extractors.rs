@@ -1,5 +1,6 @@
-//! What authentication costs per request: token verification per algorithm, and the
-//! extractor chain (bearer → verify → scopes) against the same handler without auth.
+//! What authentication costs per request: token verification per algorithm, scope checks on
+//! their own, and the extractor chain (bearer → verify → scopes) against the same handler
+//! without auth.
 //! Run with `cargo bench -p gatehouse-axum --features testing --bench extractors`.
 #![allow(missing_docs, clippy::unwrap_used)]
 
@@ -8,7 +9,7 @@ use std::hint::black_box;
 use axum::{body::Body, http::Request, routing::get, Router};
 use criterion::{criterion_group, criterion_main, Criterion};
 use gatehouse_axum::{scopes, testing::TestKeys, RequireScopesLayer, Scoped};
-use gatehouse_core::{Algorithm, SystemClock};
+use gatehouse_core::{Algorithm, ScopeSet, SystemClock};
 use tower::ServiceExt as _;
 
 scopes! { pub Me = ["me"]; }
@@ -51,5 +52,23 @@ fn extractor_chain(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, verify_per_algorithm, extractor_chain);
+/// The scope work of one request, apart: parsing a token's `scope` claim, and checking a
+/// route's required scopes against it (one scope, as `Scoped<Me>`; three, as a router-level
+/// requirement on top), both ways round (held and not held).
+fn scope_checks(c: &mut Criterion) {
+    let claim = "me users:read users:write clients:read audit:read admin";
+    let held = ScopeSet::parse(claim).unwrap();
+    let one = ScopeSet::parse("me").unwrap();
+    let three = ScopeSet::parse("users:read users:write admin").unwrap();
+    let missing = ScopeSet::parse("users:read keys:rotate").unwrap();
+    let mut g = c.benchmark_group("scopes");
+    g.bench_function("parse_six_scope_claim", |b| b.iter(|| ScopeSet::parse(black_box(claim)).unwrap()));
+    g.bench_function("require_one_held", |b| b.iter(|| black_box(&held).is_superset(black_box(&one))));
+    g.bench_function("require_three_held", |b| b.iter(|| black_box(&held).is_superset(black_box(&three))));
+    g.bench_function("require_two_one_missing", |b| b.iter(|| black_box(&held).is_superset(black_box(&missing))));
+    g.finish();
+    assert!(held.is_superset(&one) && held.is_superset(&three) && !held.is_superset(&missing));
+}
+
+criterion_group!(benches, verify_per_algorithm, scope_checks, extractor_chain);
 criterion_main!(benches);
