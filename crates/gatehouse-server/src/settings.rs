@@ -385,21 +385,16 @@ impl Settings {
         if !(0..=19).contains(&hash_nice) {
             return Err(err("hash_nice", "must be between 0 and 19"));
         }
-        let hash_preempt = match num::<u64>(get("hash_preempt_us"), "hash_preempt_us", 1000)? {
-            0 => None,
-            us @ 100..=100_000 => Some(std::time::Duration::from_micros(us)),
-            _ => return Err(err("hash_preempt_us", "must be 0 (off) or between 100 and 100000 microseconds")),
-        };
-        let request_slice = match num::<u64>(get("request_slice_us"), "request_slice_us", 100)? {
-            0 => None,
-            us @ 100..=100_000 => Some(std::time::Duration::from_micros(us)),
-            _ => {
-                return Err(err(
-                    "request_slice_us",
-                    "must be 0 (kernel default) or between 100 and 100000 microseconds",
-                ))
+        // The two scheduling intervals: 0 turns the feature off, otherwise 100 µs to 100 ms.
+        let micros_or_off = |k: &str, default: u64, off: &str| -> Result<Option<std::time::Duration>, ConfigError> {
+            match num::<u64>(get(k), k, default)? {
+                0 => Ok(None),
+                us @ 100..=100_000 => Ok(Some(std::time::Duration::from_micros(us))),
+                _ => Err(err(k, format!("must be 0 ({off}) or between 100 and 100000 microseconds"))),
             }
         };
+        let hash_preempt = micros_or_off("hash_preempt_us", 1000, "off")?;
+        let request_slice = micros_or_off("request_slice_us", 100, "kernel default")?;
         let cors_origins = list("cors_origins");
         let cors_credentials = boolean("cors_credentials", false)?;
         if cors_credentials && cors_origins.iter().any(|o| o == "*") {
